@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from vodwidget.local import vod
-from vodwidget.local.common import CORS_HEADERS
+from vodwidget.local.common import CORS_HEADERS, note
 
 if TYPE_CHECKING:
     from vodwidget.local.server import LocalVod
@@ -61,7 +61,7 @@ async def _params(request: web.Request) -> dict[str, str]:
 
 async def handle_app(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     name = request.path.removeprefix("/_app").strip("/")
-    request["op"] = f"app:{name}"
+    note(request, op=f"app:{name}")
     request_id = vod._request_id()
     if request.method == "OPTIONS":
         return web.Response(status=200, headers={
@@ -77,7 +77,7 @@ async def handle_app(svc: LocalVod, request: web.Request) -> web.StreamResponse:
             params = await _params(request)
         except ValueError as exc:
             raise vod.VodError(400, "InvalidParameter", f"Could not read the request: {exc}") from None
-        request["access_key_id"] = svc.access_key_id
+        note(request, access_key_id=svc.access_key_id)
         body = route(svc, params)
         return web.json_response({**body, "RequestId": request_id}, headers=CORS_HEADERS)
     except vod.VodError as err:

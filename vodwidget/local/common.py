@@ -6,8 +6,11 @@ import email.utils
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["new_request_id", "http_date", "iso_ms", "iso_z", "random_id", "CORS_HEADERS"]
+from aiohttp import web
+
+__all__ = ["note", "noted", "new_request_id", "http_date", "iso_ms", "iso_z", "random_id", "CORS_HEADERS"]
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -39,3 +42,20 @@ def iso_ms(ts: float) -> str:
 def iso_z(ts: float) -> str:
     """``2015-12-05T11:10:29Z`` (VOD JSON times and STS expirations)."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# Per-request notes (operation name, caller, status override) for the request log. A typed key
+# where aiohttp has one (3.11+), so aiohttp does not warn about plain string keys.
+_NOTES: Any = web.RequestKey("localvod_notes", dict) if hasattr(web, "RequestKey") else "localvod_notes"
+
+
+def noted(request: web.Request) -> dict[str, Any]:
+    """The mutable notes of ``request``."""
+    notes = request.get(_NOTES)
+    if notes is None:
+        notes = request[_NOTES] = {}
+    return notes
+
+
+def note(request: web.Request, **values: Any) -> None:
+    noted(request).update(values)

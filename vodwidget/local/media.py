@@ -24,7 +24,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import web
 
-from vodwidget.local.common import CORS_HEADERS, http_date, new_request_id
+from vodwidget.local.common import CORS_HEADERS, http_date, new_request_id, note
 
 if TYPE_CHECKING:
     from vodwidget.local.server import LocalVod
@@ -139,7 +139,7 @@ def _plain(status: int, text: str) -> web.Response:
 async def handle_media(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     """GET/HEAD ``/_media/<bucket>/<key>``: anonymous (or auth_key) reads for players."""
     raw = request.raw_path.split("?", 1)[0]
-    request["op"] = "media:GetObject"
+    note(request, op="media:GetObject")
     if request.method not in ("GET", "HEAD"):
         return _plain(405, "method not allowed")
     bucket, _, raw_key = raw[len("/_media/"):].partition("/")

@@ -24,7 +24,7 @@ import oss2.utils
 from aiohttp import web
 
 from vodwidget.local import ossauth
-from vodwidget.local.common import CORS_HEADERS, http_date, iso_ms, new_request_id
+from vodwidget.local.common import CORS_HEADERS, http_date, iso_ms, new_request_id, note, noted
 from vodwidget.local.media import parse_range, serve_file
 from vodwidget.local.store import UPLOAD_ID_RE, IncompleteBody, receive_body
 
@@ -205,7 +205,7 @@ async def handle_oss(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     """Entry point for every request that is not VOD, app server, media or admin."""
     request_id = new_request_id()
     if request.method == "OPTIONS":
-        request["op"] = "Preflight"
+        note(request, op="Preflight")
         return _response(200, request_id, headers={
             "Access-Control-Allow-Methods": "GET, PUT, POST, DELETE, HEAD",
             "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
@@ -213,18 +213,18 @@ async def handle_oss(svc: LocalVod, request: web.Request) -> web.StreamResponse:
         })
     bucket, key, query = _split(svc, request)
     op = _operation(request.method, key, query)
-    request["op"] = op
+    note(request, op=op)
     try:
         decision = svc.faults.decide("oss", op)
         if decision == "reset":
             await _reset(request)
-            request["status"] = 0
+            note(request, status=0)
             return web.Response(status=500)  # never sent: the transport is gone
         if decision == "503":
             raise OssError(503, "ServiceUnavailable", "Please reduce your request rate (injected fault).")
         if decision == "slow":
             await asyncio.sleep(svc.faults.spec.delay)
-        request["access_key_id"] = _authenticate(svc, request, op, bucket, key, query)
+        note(request, access_key_id=_authenticate(svc, request, op, bucket, key, query))
         if not svc.is_bucket(bucket):
             raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)
         if key:
@@ -319,7 +319,7 @@ async def _upload_part(svc, request, bucket, key, query, request_id):
         received.path.unlink(missing_ok=True)
         raise OssError(404, "NoSuchUpload", "The specified upload does not exist.")
     svc.store.put_part(upload["upload_id"], number, received)
-    ak = request.get("access_key_id")
+    ak = noted(request).get("access_key_id")
     if ak and ak != svc.access_key_id:
         svc.store.count_part(ak)
     return _response(200, request_id, headers={

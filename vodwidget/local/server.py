@@ -25,7 +25,7 @@ import platformdirs
 from aiohttp import web
 
 from vodwidget.local import appserver, media, oss, vod
-from vodwidget.local.common import CORS_HEADERS, iso_z
+from vodwidget.local.common import CORS_HEADERS, iso_z, note, noted
 from vodwidget.local.faults import Faults
 from vodwidget.local.store import Store
 from vodwidget.redact import get_logger, register_secret
@@ -180,7 +180,7 @@ class LocalVod:
         # access_log=None: query strings carry signatures and tokens.
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=2.0).start()
+        await web.SockSite(self._runner, sock).start()
 
     def stop(self) -> None:
         """Stop serving and close the store (in-flight requests get ~2 s to finish)."""
@@ -301,14 +301,14 @@ class LocalVod:
                 resp = await oss.handle_oss(self, request)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, path)
-            request["op"] = request.get("op", "error")
+            noted(request).setdefault("op", "error")
             resp = web.json_response({"Code": "InternalError", "Message": "internal error"},
                                      status=500, headers=CORS_HEADERS)
         entry = RequestLogEntry(
             time=time.time(), method=request.method, path=path,
             query=dict(parse_qsl(raw_query, keep_blank_values=True)),
-            status=request.get("status", resp.status), op=request.get("op", ""),
-            access_key_id=request.get("access_key_id"),
+            status=noted(request).get("status", resp.status), op=noted(request).get("op", ""),
+            access_key_id=noted(request).get("access_key_id"),
         )
         with self._log_lock:
             self._log.append(entry)
@@ -323,7 +323,7 @@ class LocalVod:
         if decision == "reset":
             if request.transport is not None:
                 request.transport.abort()
-            request["status"] = 0
+            note(request, status=0)
             return web.Response(status=500)
         if decision == "503":
             return web.json_response({"Code": "ServiceUnavailable", "Message": "injected fault"},
@@ -334,10 +334,10 @@ class LocalVod:
 
     async def _admin(self, request: web.Request, path: str) -> web.StreamResponse:
         if path == "/_admin/info" and request.method == "GET":
-            request["op"] = "admin:info"
+            note(request, op="admin:info")
             return web.json_response(self.info(), headers=CORS_HEADERS)
         if path == "/_admin/faults":
-            request["op"] = "admin:faults"
+            note(request, op="admin:faults")
             if request.method in ("POST", "PUT"):
                 try:
                     body = await request.json()
@@ -347,7 +347,7 @@ class LocalVod:
                                              status=400, headers=CORS_HEADERS)
             return web.json_response({"spec": str(self.faults.spec), "seed": self.faults.seed,
                                       "log": self.fault_log}, headers=CORS_HEADERS)
-        request["op"] = "admin:unknown"
+        note(request, op="admin:unknown")
         return web.json_response({"Code": "NotFound", "Message": path}, status=404)
 
     def info(self) -> dict[str, Any]:

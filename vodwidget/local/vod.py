@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
-from vodwidget.local.common import CORS_HEADERS, iso_z, random_id
+from vodwidget.local.common import CORS_HEADERS, iso_z, note, noted, random_id
 from vodwidget.local.media import media_url
 from vodwidget.openapi import API_VERSION, sign, string_to_sign
 from vodwidget.redact import get_logger
@@ -136,22 +136,22 @@ async def handle_vod(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     """``/`` with ``Action=...``: verify, then run the action; JSON either way."""
     request_id = _request_id()
     if request.method == "OPTIONS":
-        request["op"] = "Preflight"
+        note(request, op="Preflight")
         return web.Response(status=200, headers={
             **CORS_HEADERS, "Access-Control-Allow-Methods": "GET, POST",
             "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*")})
     params = await _params(request)
     action = params.get("Action", "")
-    request["op"] = action or "vod:NoAction"
-    request["access_key_id"] = params.get("AccessKeyId")
+    note(request, op=action or "vod:NoAction")
+    note(request, access_key_id=params.get("AccessKeyId"))
     try:
         if request.method not in ("GET", "POST"):
             raise VodError(405, "UnsupportedHTTPMethod", f"{request.method} is not supported.")
-        decision = svc.faults.decide("vod", request["op"])
+        decision = svc.faults.decide("vod", noted(request)["op"])
         if decision == "reset":
             if request.transport is not None:
                 request.transport.abort()
-            request["status"] = 0
+            note(request, status=0)
             return web.Response(status=500)
         if decision == "503":
             raise VodError(503, "ServiceUnavailable", "The request has failed due to a temporary "
