@@ -94,3 +94,57 @@ def root_bucket():
         return oss2.Bucket(oss2.Auth(svc.access_key_id, svc.access_key_secret), svc.oss_endpoint, svc.bucket)
 
     return make
+
+
+# -- helpers for the uploader tests --------------------------------------------------------------
+@pytest.fixture(scope="session")
+def make_media(tmp_path_factory: pytest.TempPathFactory):
+    """``make_media(name, size=None)``: a real small video/image by extension, or ``size`` random
+    bytes behind a real MP4 header (big files are random so they don't compress or dedupe)."""
+    from vodwidget.samples import make_sample_image, make_sample_video
+
+    root = tmp_path_factory.mktemp("made-media")
+    counter = iter(range(1_000_000))
+
+    def make(name: str, size: int | None = None, folder: Path | None = None) -> Path:
+        path = (folder or root) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        label = next(counter)
+        if size is None:
+            if path.suffix.lower() == ".png":
+                return make_sample_image(path, label=label)
+            return make_sample_video(path, seconds=0.4, width=96, height=64, label=label)
+        with open(path, "wb") as f:
+            f.write(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom")
+            left = size - 24
+            while left > 0:
+                chunk = os.urandom(min(left, 1 << 20))
+                f.write(chunk)
+                left -= len(chunk)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def object_md5(root_bucket):
+    """``object_md5(svc, key)``: MD5 hex of an object as the service stores it (read with oss2)."""
+    import hashlib
+
+    def md5(svc, key: str) -> str:
+        h = hashlib.md5()
+        for chunk in root_bucket(svc).get_object(key):
+            h.update(chunk)
+        return h.hexdigest()
+
+    return md5
+
+
+def file_md5(path) -> str:
+    import hashlib
+
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

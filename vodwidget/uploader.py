@@ -556,7 +556,6 @@ class VODUpload:
                     "no credentials: pass credentials=... to VODUpload, or answer on_upload_started with "
                     "set_upload_auth_and_address() or set_sts_token()", "MissingCredentials")
             job.info.message = "waiting for credentials"
-            job.waiting = waiting_for
             try:
                 ok = self._cond.wait_for(lambda: entry.answer is not None or job.cancel.is_set(),
                                          timeout=self.auth_timeout)
@@ -581,8 +580,11 @@ class VODUpload:
 
     def _first_ticket(self, job: _Job, entry: _Entry) -> UploadTicket:
         info = job.info
+        # Marked before the callback fires: the SDK's callbacks answer synchronously, from inside.
+        job.waiting = "started"
         self._fire("started", info)
         if self.credentials is not None:
+            job.waiting = None
             job.provider = self.credentials
             return self._create(job, entry)
         kind, value = self._await_answer(job, entry, "started")
@@ -639,6 +641,9 @@ class VODUpload:
         """Called by the transfer (once for all its threads) when the OSS token expired."""
         info = job.info
         info.message = "credentials expired; refreshing"
+        with self._cond:
+            entry.answer = None
+            job.waiting = "token_expired" if job.provider is None else None
         self._fire("token_expired", info)
         if job.provider is None:
             kind, value = self._await_answer(job, entry, "token_expired")
