@@ -78,7 +78,7 @@ def _pandas() -> Any:
 # ---------------------------------------------------------------------------------- manifest
 def _cell(value: Any) -> str | None:
     """A manifest cell as text, or None when empty (NaN, None, blank)."""
-    if value is None:
+    if _missing(value):
         return None
     if isinstance(value, float):
         if math.isnan(value):
@@ -122,10 +122,11 @@ def read_manifest(manifest: str | os.PathLike[str] | pd.DataFrame) -> pd.DataFra
         # Strict on purpose: a misspelt "titel" would otherwise upload everything untitled.
         raise InvalidInputError(f"unknown manifest column(s) {', '.join(unknown)}; "
                                 f"known: {', '.join(MANIFEST_COLUMNS)}", "InvalidManifest")
-    out = pd.DataFrame({c: [_cell(v) for v in frame[c]] if c in frame.columns else [None] * len(frame)
-                        for c in MANIFEST_COLUMNS}, dtype=object)
-    out["path"] = [_absolute(p, base) for p in out["path"]]
-    return out
+    cells = {c: [_cell(v) for v in frame[c]] if c in frame.columns else [None] * len(frame)
+             for c in MANIFEST_COLUMNS}
+    cells["path"] = [_absolute(p, base) for p in cells["path"]]
+    # Object columns, built explicitly: pandas would otherwise infer a string dtype and turn None into NaN.
+    return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cells.items()})
 
 
 def _absolute(path: str | None, base: Path) -> str | None:
@@ -353,7 +354,7 @@ def upload_manifest(
     order: list[str] = []
     todo: list[tuple[str, _Row]] = []
     for i, rec in enumerate(frame.to_dict("records")):
-        row = _Row(**rec)
+        row = _Row(**{k: _cell(v) for k, v in rec.items()})
         # Keys: the absolute path (so a results file survives reordering the manifest); rows that
         # cannot have one get a per-row key that never matches a previous result.
         key = row.path if row.path and row.path not in table else f"\0row{i}"
@@ -387,9 +388,12 @@ def upload_manifest(
 
 
 def _missing(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT (a scalar that pandas counts as missing)."""
+    if value is None or isinstance(value, (str, bytes)):
+        return value is None
     try:
-        return value is None or bool(value != value)  # NaN / pd.NA
-    except (TypeError, ValueError):
+        return bool(_pandas().isna(value))
+    except (TypeError, ValueError):  # list-likes are values, not gaps
         return False
 
 
@@ -444,7 +448,9 @@ def _picklable(credentials: Credentials) -> Credentials:
 
 def _run_on_executor(todo: list[tuple[str, _Row]], credentials: Credentials, options: dict[str, Any],
                      executor: cf.Executor, chunk_size: int | None, prog: _Progress) -> None:
-    credentials = _picklable(credentials)
+    if not isinstance(executor, cf.ThreadPoolExecutor):
+        # Threads share this process; anything else (processes, dask) needs to pickle the spec.
+        credentials = _picklable(credentials)
     if chunk_size is None:
         # Small enough that the bar moves and a lost worker costs little; big enough that each
         # task keeps its uploader's max_concurrent_files slots busy.
