@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,7 +68,8 @@ def find_running(host: str = "127.0.0.1", port: int | None = None, timeout: floa
     """The service listening on ``host:port`` (default port 8777), or None."""
     from vodwidget.local import DEFAULT_PORT
 
-    url = f"http://{host}:{port or DEFAULT_PORT}/_admin/info"
+    port = port or int(os.environ.get("VODWIDGET_LOCAL_PORT") or 0) or DEFAULT_PORT
+    url = f"http://{host}:{port}/_admin/info"
     try:
         info = requests.get(url, timeout=timeout).json()
         ident = json.loads((Path(info["data_dir"]) / "credentials.json").read_text())
@@ -86,8 +88,14 @@ def attach_or_start(port: int | None = None, data_dir: str | Path | None = None,
                     say: Callable[[str], None] | None = None) -> Iterator[Any]:
     """Yield a running local service: the one on ``port`` if there is one, else a new one that
     lives for the ``with`` block (on the fixed default port and the persistent default data dir,
-    so the URLs it hands out work again whenever ``vodwidget local`` runs)."""
+    so the URLs it hands out work again whenever ``vodwidget local`` runs).
+
+    ``VODWIDGET_LOCAL_PORT`` / ``VODWIDGET_LOCAL_DATA`` override the default port and data dir."""
     from vodwidget.local import DEFAULT_PORT, LocalVod
+
+    # Environment overrides let a second, isolated service (tests, a shared machine) stand in.
+    port = port or int(os.environ.get("VODWIDGET_LOCAL_PORT") or 0) or None
+    data_dir = data_dir or os.environ.get("VODWIDGET_LOCAL_DATA") or None
 
     def _say(msg: str) -> None:
         (say or (lambda m: print(m, file=sys.stderr)))(msg)

@@ -230,6 +230,17 @@ class LocalVod:
         return {"AccessKeyId": ak, "AccessKeySecret": secret, "SecurityToken": token,
                 "ttl": ttl, "expires": expires}
 
+    def credentials(self, mode: str = "openapi") -> Any:
+        """A ready credential provider for this service: ``openapi`` (root key), ``appserver``
+        (the ``/_app`` URLs) or ``sts`` (STS triples from ``/_app/sts``).
+
+        >>> with LocalVod(port=0) as svc:                      # doctest: +SKIP
+        ...     VODUpload(credentials=svc.credentials("appserver"))
+        """
+        from vodwidget.local.attach import local_credentials
+
+        return local_credentials(self, mode)
+
     def issue_sts(self, scope: str = "vod") -> dict[str, str]:
         """An STS triple allowed to call the VOD API (what ``/_app/sts`` hands out)."""
         if scope != "vod":
