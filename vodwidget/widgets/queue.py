@@ -340,7 +340,7 @@ class QueueView(w.VBox):
         self._render_totals()
 
     def _totals_changed(self, change: dict[str, Any]) -> None:
-        self._totals(urgent=False)
+        self._totals(urgent=change["name"] == "state")
 
     def counts(self) -> dict[str, int]:
         """Files per state, in the order of the states."""
@@ -360,7 +360,7 @@ class QueueView(w.VBox):
         loaded, size = self._sums()
         parts = ", ".join(f"{s} {n}" for s, n in self.counts().items())
         pct = 100.0 * loaded / size if size else 0.0
-        return f"{len(files)} files: {parts}; {human_size(loaded)} of {human_size(size)} ({pct:.0f}%)"
+        return f"{len(files)} file{'s' * (len(files) != 1)}: {parts}; {human_size(loaded)} of {human_size(size)} ({pct:.0f}%)"
 
     def _render_totals(self) -> None:
         loaded, size = self._sums()
