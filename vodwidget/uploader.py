@@ -572,6 +572,8 @@ class VODUpload:
             answer = entry.answer
             entry.answer = None
             assert answer is not None
+            if answer[0] == "error":
+                raise answer[1]
             return answer
 
     def _sts_provider(self, token: StsToken) -> CredentialProvider:
@@ -671,8 +673,12 @@ class VODUpload:
                                     video_id: str | None = None, *, image_url: str | None = None) -> None:
         """Answer ``on_upload_started`` with what your app server got from CreateUploadVideo /
         RefreshUploadVideo / CreateUploadImage (for an image, pass its ImageId and ``image_url``)."""
-        token = decode_upload_auth(upload_auth)
-        address = decode_upload_address(upload_address)
+        try:
+            token = decode_upload_auth(upload_auth)
+            address = decode_upload_address(upload_address)
+        except CredentialError as exc:
+            self._answer(info, "error", exc)  # the waiting file fails with this, not a timeout
+            raise
         kind = "image" if info.kind == "image" else "video"
         self._answer(info, "ticket", UploadTicket(kind, video_id, address, token, image_url=image_url))
 
@@ -693,7 +699,13 @@ class VODUpload:
 
     def resume_upload_with_auth(self, upload_auth: str, info: UploadInfo | None = None) -> None:
         """Answer ``on_upload_token_expired`` with a new UploadAuth (from RefreshUploadVideo)."""
-        self._answer(self._waiting(info), "auth", decode_upload_auth(upload_auth))
+        target = self._waiting(info)
+        try:
+            token = decode_upload_auth(upload_auth)
+        except CredentialError as exc:
+            self._answer(target, "error", exc)
+            raise
+        self._answer(target, "auth", token)
 
     def resume_upload_with_sts_token(self, access_key_id: str, access_key_secret: str, security_token: str,
                                      expire_time: str | None = None, info: UploadInfo | None = None) -> None:
