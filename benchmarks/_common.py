@@ -35,7 +35,9 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 PART_SIZE = 10 * MiB
 THREADS = 4
-SVC_ENV = "VODWIDGET_BENCH_SVC"  # the service's endpoints + root key, handed to workers by env (not argv)
+SVC_ENV = "VODWIDGET_BENCH_SVC"
+if str(ROOT) not in sys.path:  # a plain checkout works too, not only after `pip install -e .`
+    sys.path.insert(0, str(ROOT))  # the service's endpoints + root key, handed to workers by env (not argv)
 
 
 def clean_env() -> dict[str, str]:
@@ -159,8 +161,7 @@ def run_worker(svc: Service, *args: str, timeout: float = 900.0, counter: Path |
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"worker {args} failed ({proc.returncode}):\n{err[-3000:]}")
     data = json.loads(lines[-1])
-    # ru_maxrss of the child is the kernel's own peak; keep whichever is larger.
-    peak = max(peak, int(data.get("maxrss", 0)))
+    # Not the child's ru_maxrss: Linux keeps it across fork+exec, so it starts at the parent's RSS.
     return WorkerResult(data, peak, wall, proc.returncode)
 
 

@@ -1,7 +1,8 @@
 """Peak RSS of the vodwidget uploader process for 256 MiB, 1 GiB and 4 GiB files: must stay flat.
 
 The uploader runs in a subprocess (``_workers.py vodwidget``); its RSS is sampled every 20 ms with
-psutil and cross-checked with the child's own ``ru_maxrss``. Before the big file, free disk is
+psutil (the child's ``ru_maxrss`` is useless here: Linux carries the parent's peak across
+fork + exec). Before the big file, free disk is
 checked: the file, the service's stored copy and its part files need about 2.5x the file size;
 when space is short the size is halved until it fits, and the report says so.
 
