@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -31,7 +32,11 @@ class TqdmProgress:
         from tqdm.auto import tqdm
 
         self._tqdm = tqdm
-        self._file = file
+        # Outcome lines go where the bars go: stderr in a terminal (stdout carries the results),
+        # the cell's stdout in a notebook (stderr would paint them as warnings).
+        notebook = tqdm.__module__.startswith("tqdm.notebook")
+        self._file = file if file is not None else (sys.stdout if notebook else sys.stderr)
+        file = self._file if not notebook else file
         self._disable = disable
         self._lock = threading.Lock()
         self._bars: dict[UploadInfo, Any] = {}
