@@ -102,8 +102,7 @@ def test_demo_uploads_a_video_and_an_image(tmp_path):
     env = {"VODWIDGET_LOCAL_PORT": str(_free_port()), "VODWIDGET_LOCAL_DATA": str(tmp_path / "svc")}
     out = run(["demo"], env=env)
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    video = next(line for line in lines if line.startswith("sample.mp4"))
-    image = next(line for line in lines if line.startswith("sample.png"))
-    assert "Success" in video and "/_media/" in video  # videoId + play URL
-    assert "Success" in image and "/_media/" in image  # imageUrl
+    fields = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert len(fields["videoId"].strip()) == 32
+    assert "/_media/" in fields["play URL"] and fields["play URL"].strip().endswith(".mp4")
+    assert "/_media/" in fields["imageUrl"] and fields["imageUrl"].strip().endswith(".png")

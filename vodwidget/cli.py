@@ -110,7 +110,8 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool) -> None:
         print(f"{r['name']:<{width}}  {r['state']:<8}  {result}")
 
 
-def _cmd_upload(args: argparse.Namespace) -> int:
+def _upload_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run an upload as the CLI flags say; the local service's play URL is added to video rows."""
     from vodwidget.metadata import build_user_data
     from vodwidget.script import upload
 
@@ -128,7 +129,12 @@ def _cmd_upload(args: argparse.Namespace) -> int:
             for row in rows:
                 if row["state"] == "Success" and row.get("video_id"):
                     row["play_url"] = _play_url(svc, creds, row["video_id"])
-        _print_rows(rows, args.json)
+    return rows
+
+
+def _cmd_upload(args: argparse.Namespace) -> int:
+    rows = _upload_rows(args)
+    _print_rows(rows, args.json)
     return 0 if all(r["state"] == "Success" for r in rows) else 1
 
 
@@ -145,7 +151,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                             title=None, cate_id=None, tags="demo,vodwidget", description="vodwidget demo",
                             user_data=None, parallel=4, max_files=2, retry_count=3, no_resume=True,
                             json=False, quiet=False)
-    code = _cmd_upload(ns)
+    rows = _upload_rows(ns)
+    for row in rows:
+        if row["state"] != "Success":
+            print(f"{row['name']}: {row['error_code']}: {row['error_message']}")
+        elif row.get("video_id"):
+            print(f"videoId:  {row['video_id']}\nplay URL: {row.get('play_url')}")
+        else:
+            print(f"imageUrl: {row['image_url']}")
+    code = 0 if all(r["state"] == "Success" for r in rows) else 1
+    if code == 0:
+        print("(open the URLs while `vodwidget local` runs; `make test` runs the tests)", file=sys.stderr)
     if not args.keep:
         for p in paths:
             os.unlink(p)
