@@ -60,7 +60,7 @@ class FilePicker(w.VBox):
         self.select_all = w.Button(description="Select all", layout=w.Layout(width="100px"))
         self.summary = w.HTML()
         self.upload = w.FileUpload(accept="video/*,audio/*,image/png,image/jpeg,image/gif", multiple=True,
-                                   description="Upload from this computer")
+                                   description="Upload small files", layout=w.Layout(width="auto"))
         self.upload_note = w.HTML()
         self.message = w.HTML()
         super().__init__(**kwargs)
@@ -109,6 +109,8 @@ class FilePicker(w.VBox):
             try:
                 self.folders.options = ([(_UP, "..")] if self.folder != "." else []) + dirs
                 self.folders.value = None
+                # An empty folder list is just noise: show it only when there is somewhere to go.
+                self.folders.layout.display = None if self.folders.options else "none"
             finally:
                 self._navigating = False
             self.files.options = files

@@ -121,7 +121,7 @@ def result_html(info: UploadInfo, play_url: str | None) -> str:
         url = _esc(info.image_url)
         return (f'<img src="{url}" style="height:40px;vertical-align:middle;margin-right:6px" alt="">'
                 f'<a href="{url}" target="_blank" class="vodwidget-image-url">imageUrl</a> '
-                f'<code style="user-select:all;font-size:11px">{url}</code>')
+                f'<code style="user-select:all;font-size:11px;word-break:break-all">{url}</code>')
     if info.video_id:
         out = (f'videoId <code class="vodwidget-video-id" style="user-select:all">{_esc(info.video_id)}</code>')
         if play_url:
@@ -162,8 +162,10 @@ class QueueRow(w.HBox):
         self.children = [
             self.thumb,
             w.VBox([w.HBox([self.name, self.state]), w.HBox([self.bar, self.stats]), self.detail],
-                   layout=w.Layout(flex="1 1 auto")),
-            w.HBox([self.cancel_button, self.resume_button, self.retry_button, self.remove_button]),
+                   layout=w.Layout(flex="1 1 auto", min_width="0")),
+            # The buttons keep their width; a long result URL wraps instead of squeezing them.
+            w.HBox([self.cancel_button, self.resume_button, self.retry_button, self.remove_button],
+                   layout=w.Layout(flex="0 0 auto")),
         ]
         self.add_class("vodwidget-row")
         self._render_lock = threading.RLock()
@@ -188,7 +190,8 @@ class QueueRow(w.HBox):
                 stats = f"{i.percent:.1f}% \N{MIDDLE DOT} {human_size(i.speed)}/s \N{MIDDLE DOT} ETA {format_eta(i.eta)}"
             else:
                 stats = f"{i.percent:.1f}%"
-            note = f" <small>{_esc(i.message)}</small>" if i.message and state not in (SUCCESS, READY) else ""
+            shown = i.message and i.message.lower() != state.lower() and state not in (SUCCESS, READY)
+            note = f" <small>{_esc(i.message)}</small>" if shown else ""
             state_html = f'<span style="color:{_STATE_COLOR[state]}" class="vodwidget-state">{state}</span>{note}'
             if state == FAILURE:
                 detail = (f'<span style="color:#b00020" class="vodwidget-error">{_esc(i.error_code)}: '
