@@ -274,3 +274,9 @@ def test_use_local_service_starts_and_close_stops_it(tmp_path: Path) -> None:
         panel.close()
     with pytest.raises(requests.RequestException):
         requests.get(url + "/_admin/info", timeout=2)
+
+
+def test_public_names() -> None:
+    import vodwidget.widgets as widgets
+
+    assert widgets.__all__ == ["UploadPanel", "FilePicker", "MetadataForm", "QueueView", "QueueRow", "UPLOAD_LIMIT"]

@@ -41,6 +41,8 @@ PlayUrl = Callable[[UploadInfo], "str | None"]
 _ROW_TRAITS = ["state", "message", "loaded", "percent", "speed", "eta", "size", "video_id", "image_url",
                "error_code", "error_message", "retries", "resumed"]
 _BAR_STYLE = {SUCCESS: "success", FAILURE: "danger", CANCELED: "warning", STOPPED: "warning"}
+# JupyterLab's stylesheet makes links look like plain text; results should look clickable.
+_LINK = 'style="color:#0b5cad;text-decoration:underline"'
 _STATE_COLOR = {SUCCESS: "#1b7f3b", FAILURE: "#b00020", CANCELED: "#8a6d00", STOPPED: "#8a6d00",
                 UPLOADING: "#0b5cad", READY: "#555"}
 
@@ -120,12 +122,12 @@ def result_html(info: UploadInfo, play_url: str | None) -> str:
     if info.kind == "image" and info.image_url:
         url = _esc(info.image_url)
         return (f'<img src="{url}" style="height:40px;vertical-align:middle;margin-right:6px" alt="">'
-                f'<a href="{url}" target="_blank" class="vodwidget-image-url">imageUrl</a> '
+                f'<a href="{url}" target="_blank" class="vodwidget-image-url" {_LINK}>imageUrl</a> '
                 f'<code style="user-select:all;font-size:11px;word-break:break-all">{url}</code>')
     if info.video_id:
         out = (f'videoId <code class="vodwidget-video-id" style="user-select:all">{_esc(info.video_id)}</code>')
         if play_url:
-            out += f' <a href="{_esc(play_url)}" target="_blank" class="vodwidget-play">\N{BLACK RIGHT-POINTING TRIANGLE} play</a>'
+            out += f' <a href="{_esc(play_url)}" target="_blank" class="vodwidget-play" {_LINK}>\N{BLACK RIGHT-POINTING TRIANGLE} play</a>'
         return out
     return ""
 
@@ -227,7 +229,8 @@ class QueueRow(w.HBox):
         return line
 
     def close(self) -> None:
-        self._throttle.close()
+        if hasattr(self, "_throttle"):  # Widget.__del__ may close a half-built row
+            self._throttle.close()
         try:
             self.info.unobserve(self._changed, names=_ROW_TRAITS)
         except ValueError:
@@ -387,6 +390,8 @@ class QueueView(w.VBox):
         return "\n".join(lines)
 
     def close(self) -> None:
+        if not hasattr(self, "_totals"):  # Widget.__del__ on a half-built view
+            return super().close()
         self._totals.close()
         with self._lock:
             for info in self._watched:
