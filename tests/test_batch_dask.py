@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,3 +96,21 @@ def test_200_files_on_two_dask_workers_with_faults(tmp_path: Path, monkeypatch: 
         # (The reads above may still be logged a moment late; everything else counts.)
         assert [e.op for e in svc.request_log if e.op != "GetObject"] == []
         assert again["video_id"].tolist() == table["video_id"].tolist()
+
+        # The CLI on the same cluster: its AppServer provider does not pickle, so the CLI sends
+        # workers what they need to build one, and names the row that failed.
+        small = tmp_path / "cli.csv"
+        extra = [make_sample_image(media / f"cli-{i}.png", 40, 30, label=500 + i) for i in range(4)]
+        small.write_text("path\n" + "".join(f"{p}\n" for p in extra) + f"{media / 'absent.png'}\n")
+        svc.clear_log()
+        cli = subprocess.run(
+            [sys.executable, "-m", "vodwidget", "batch", str(small), "--results", str(tmp_path / "cli.results.csv"),
+             "--app-server", svc.app_server, "--vod-endpoint", svc.vod_endpoint,
+             "--scheduler", cluster.scheduler_address],
+            env=dict(os.environ), capture_output=True, text=True, timeout=120)
+        assert cli.returncode == 1, cli.stderr
+        assert "row 5 failed" in cli.stderr and "absent.png" in cli.stderr and "FileNotFound" in cli.stderr
+        assert "5 rows: 1 Failure, 4 Success" in cli.stdout
+        creates = [e for e in svc.request_log if e.op == "app:create-upload-image" and e.status == 200]
+        assert len(creates) == 4
+        assert svc.access_key_secret not in cli.stdout + cli.stderr
