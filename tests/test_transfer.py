@@ -112,3 +112,19 @@ def test_cancel_before_start_raises_canceled(local_vod, make_media):
                  _ticket(local_vod, key), renew=lambda s: s, cancel=ev, part_size=512 * 1024)
     with pytest.raises(CanceledError):
         t.run()
+
+
+def test_fast_crc64_combine_matches_oss2_and_the_whole_file():
+    import os
+    import random
+
+    from oss2.utils import Crc64
+
+    from vodwidget.crc64 import combine, combine_all, crc
+
+    rng = random.Random(5)
+    datas = [os.urandom(rng.randint(0, 3000)) for _ in range(25)]
+    assert combine_all((crc(d), len(d)) for d in datas) == crc(b"".join(datas))
+    a, b = rng.getrandbits(64), rng.getrandbits(64)
+    assert combine(a, b, 10 * MiB) == Crc64(0).combine(a, b, 10 * MiB)
+    assert crc(b"123456789") == 0x995DC9BBDF1939FA  # the CRC-64/XZ check value

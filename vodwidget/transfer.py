@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import oss2
+import requests
 from oss2.exceptions import ClientError, InconsistentError, OssError, RequestError, ServerError
 from oss2.models import PartInfo
 from oss2.utils import Crc64, SizedFileAdapter
 
+from vodwidget.crc64 import combine_all
 from vodwidget.credentials import StsToken, UploadAddress
 from vodwidget.errors import (
     CanceledError,
@@ -41,7 +43,7 @@ from vodwidget.errors import (
 )
 from vodwidget.redact import get_logger
 
-__all__ = ["Transfer", "Checkpoint", "RetryPolicy", "choose_part_size", "MIN_PART_SIZE"]
+__all__ = ["Transfer", "Checkpoint", "RetryPolicy", "choose_part_size", "make_session", "MIN_PART_SIZE"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -50,6 +52,22 @@ MIN_PART_SIZE = 100 * 1024  # OSS's minimum for all parts but the last
 MAX_PARTS = 10_000
 _EXPIRY_CODES = {"SecurityTokenExpired", "InvalidAccessKeyId"}
 _READ_CHUNK = 1024 * 1024
+# urllib3 reads a streamed body 16 KiB at a time, and each read goes through oss2's CRC and
+# progress adapters in Python. 1 MiB blocks cut that per-byte overhead ~64x; memory stays at one
+# block per request in flight.
+SEND_BLOCK = 1024 * 1024
+
+
+class _LargeBlockAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        pool_kwargs.setdefault("blocksize", SEND_BLOCK)
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+def make_session(connections: int) -> oss2.Session:
+    """An oss2 session whose pool keeps ``connections`` keep-alive connections and sends 1 MiB blocks."""
+    size = max(2, connections)
+    return oss2.Session(adapter=_LargeBlockAdapter(pool_connections=size, pool_maxsize=size))
 
 
 @dataclass
@@ -155,7 +173,7 @@ class Transfer:
             choose_part_size(size, self.parallel, part_size)
         self.multipart_threshold = multipart_threshold if multipart_threshold is not None else self.part_size
         self.timeout = timeout
-        self._session = session or oss2.Session(pool_size=self.parallel + 2)
+        self._session = session or make_session(self.parallel + 2)
         self._lock = threading.Lock()
         self._renew_lock = threading.Lock()
         self._bucket_cache: tuple[StsToken, oss2.Bucket] | None = None
@@ -365,8 +383,12 @@ class Transfer:
         finally:
             pool.shutdown(wait=True)
 
-        parts = [PartInfo(n, etags[n], size=size, part_crc=crcs.get(n)) for n, _, size in layout]
-        expected_crc = oss2.utils.calc_obj_crc_from_parts(parts)
+        # Part CRCs are left out of the PartInfo on purpose: oss2 would then combine them itself
+        # with its slow pure-Python combine; crc64.combine_all does the same check ~100x faster.
+        parts = [PartInfo(n, etags[n], size=size) for n, _, size in layout]
+        known = [crcs.get(n) for n, _, _ in layout]
+        expected_crc = None if None in known else combine_all(
+            (c, size) for c, (_, _, size) in zip(known, layout, strict=True))  # type: ignore[misc]
         try:
             server_crc = self._call("CompleteMultipartUpload",
                                     lambda b: b.complete_multipart_upload(key, upload_id, parts).crc)

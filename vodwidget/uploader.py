@@ -62,7 +62,7 @@ from vodwidget.models import (
 from vodwidget.progress import ProgressMeter, ProgressSnapshot
 from vodwidget.redact import get_logger, redact
 from vodwidget.resume import ResumeRecord, ResumeStore, file_identity
-from vodwidget.transfer import Checkpoint, RetryPolicy, Transfer
+from vodwidget.transfer import Checkpoint, RetryPolicy, Transfer, make_session
 
 __all__ = ["VODUpload", "UploadRun"]
 
@@ -196,6 +196,8 @@ class VODUpload:
         self._runner: threading.Thread | None = None
         self._stopping = False
         self._last_finished: UploadInfo | None = None
+        # One connection pool for the whole queue: keep-alive connections carry over between files.
+        self._session = make_session(self.parallel * self.max_concurrent_files + 2)
 
     def __repr__(self) -> str:
         states: dict[str, int] = {}
@@ -518,7 +520,7 @@ class VODUpload:
             renew=lambda stale: self._renew(job, entry, ticket),
             progress=meter.add, on_retry=on_retry, cancel=job.cancel, checkpoint=checkpoint,
             retry=self.retry, parallel=self.parallel, part_size=self.part_size,
-            multipart_threshold=self.multipart_threshold, timeout=self.timeout,
+            multipart_threshold=self.multipart_threshold, timeout=self.timeout, session=self._session,
         )
         info.message = "uploading"
         try:
