@@ -162,12 +162,22 @@ def test_thread_pool_executor_in_chunks(svc, creds, media_dir: Path) -> None:
     assert ops.count("CreateUploadVideo") == 2 and ops.count("CreateUploadImage") == 7
 
 
+def test_providers_travel_to_process_workers(svc, media_dir: Path) -> None:
+    [image] = _media(media_dir, 0, 1)
+    with cf.ProcessPoolExecutor(1) as pool:
+        table = upload_manifest(pd.DataFrame({"path": [str(image)]}), credentials=local_credentials(svc, "appserver"),
+                                executor=pool, progress=False)
+    assert table["state"].tolist() == ["Success"]
+
+
 def test_unpicklable_credentials_get_a_clear_error_before_any_upload(svc, media_dir: Path) -> None:
+    from vodwidget import StsCredentials
+
     [image] = _media(media_dir, 0, 1)
     svc.clear_log()
+    creds = StsCredentials(source=lambda: svc.issue_sts(), endpoint=svc.vod_endpoint)  # a lambda can't travel
     with cf.ProcessPoolExecutor(1) as pool, pytest.raises(InvalidInputError) as exc:
-        upload_manifest(pd.DataFrame({"path": [str(image)]}), credentials=local_credentials(svc, "appserver"),
-                        executor=pool, progress=False)
+        upload_manifest(pd.DataFrame({"path": [str(image)]}), credentials=creds, executor=pool, progress=False)
     assert exc.value.code == "CredentialsNotPicklable"
     assert "functools.partial" in exc.value.message
     assert _uploads(svc) == []

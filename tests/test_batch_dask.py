@@ -97,8 +97,7 @@ def test_200_files_on_two_dask_workers_with_faults(tmp_path: Path, monkeypatch: 
         assert [e.op for e in svc.request_log if e.op != "GetObject"] == []
         assert again["video_id"].tolist() == table["video_id"].tolist()
 
-        # The CLI on the same cluster: its AppServer provider does not pickle, so the CLI sends
-        # workers what they need to build one, and names the row that failed.
+        # The CLI on the same cluster, naming the row that failed.
         small = tmp_path / "cli.csv"
         extra = [make_sample_image(media / f"cli-{i}.png", 40, 30, label=500 + i) for i in range(4)]
         small.write_text("path\n" + "".join(f"{p}\n" for p in extra) + f"{media / 'absent.png'}\n")

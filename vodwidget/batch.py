@@ -477,24 +477,6 @@ def _run_on_executor(todo: list[tuple[str, _Row]], credentials: Credentials, opt
             fut.cancel()
 
 
-# ------------------------------------------------------------------------------------ CLI
-@dataclass(frozen=True)
-class _CliCredentials:
-    """Rebuilds the CLI's provider on a worker with the CLI's own logic (an AppServer or env key)."""
-
-    app_server: str | None
-    vod_endpoint: str | None
-    region: str
-
-    def __call__(self) -> CredentialProvider:
-        from vodwidget.cli import _credentials
-
-        ns = argparse.Namespace(local=False, app_server=self.app_server, vod_endpoint=self.vod_endpoint,
-                                region=self.region)
-        with ExitStack() as stack:
-            creds, _ = _credentials(ns, stack)
-        return creds
-
 
 def cli_batch(args: argparse.Namespace) -> int:
     """``vodwidget batch MANIFEST.csv [--results out.csv] [--local] [--scheduler ADDRESS]``.
@@ -506,22 +488,14 @@ def cli_batch(args: argparse.Namespace) -> int:
     manifest = Path(args.manifest)
     results = Path(args.results) if args.results else manifest.with_name(manifest.stem + ".results.csv")
     with ExitStack() as stack:
-        creds, svc = _credentials(args, stack)
+        # Providers pickle, so the same object travels to dask workers.
+        credentials, _ = _credentials(args, stack)
         executor = None
-        credentials: Credentials = creds
         if args.scheduler:
             from dask.distributed import Client
 
             client = stack.enter_context(Client(args.scheduler))
             executor = client.get_executor()
-            if svc is not None:
-                spec = _CliCredentials(svc.app_server, svc.vod_endpoint, svc.region)
-            else:
-                spec = _CliCredentials(args.app_server, args.vod_endpoint, args.region)
-            try:
-                pickle.dumps(creds)
-            except Exception:
-                credentials = spec
         print(f"vodwidget: results go to {results}", file=sys.stderr)
         table = upload_manifest(manifest, credentials=credentials, executor=executor,
                                 max_concurrent_files=args.max_files, results=results)

@@ -165,6 +165,10 @@ class CredentialProvider:
     def create_image(self, params: Mapping[str, Any]) -> UploadTicket:
         raise NotImplementedError
 
+    def play_url(self, video_id: str) -> str | None:
+        """A URL that plays the video (GetPlayInfo), or None when this provider cannot ask."""
+        return None
+
     def sts_token(self) -> StsToken:
         """An STS triple for plain OSS uploads (``add_file(..., endpoint, bucket, object)``)."""
         raise CredentialError(f"{type(self).__name__} cannot hand out an STS token; "
@@ -209,6 +213,14 @@ class OpenApiCredentials(CredentialProvider):
     def create_image(self, params: Mapping[str, Any]) -> UploadTicket:
         return UploadTicket.from_response("image", self._client.call("CreateUploadImage", params))
 
+    def play_url(self, video_id: str) -> str | None:
+        return _first_play_url(self._client.call("GetPlayInfo", {"VideoId": video_id}))
+
+
+def _first_play_url(body: Mapping[str, Any]) -> str | None:
+    infos = (body.get("PlayInfoList") or {}).get("PlayInfo") or []
+    return infos[0].get("PlayURL") if infos else None
+
 
 StsSource = Callable[[], "StsToken | Mapping[str, Any]"]
 
@@ -234,6 +246,20 @@ class StsCredentials(CredentialProvider):
         self._token = (StsToken(access_key_id, access_key_secret, security_token)
                        if access_key_id and access_key_secret and security_token else None)
         self._api: OpenApiCredentials | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Providers travel to executor workers (dask): locks and cached clients are rebuilt there.
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state["_api"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        if self._token is not None:
+            register_secret(self._token.access_key_secret)
+            register_secret(self._token.security_token)
 
     def __repr__(self) -> str:
         src = self._source if isinstance(self._source, str) else ("callable" if self._source else None)
@@ -288,6 +314,12 @@ class StsCredentials(CredentialProvider):
     def create_image(self, params: Mapping[str, Any]) -> UploadTicket:
         return self._call(lambda api: api.create_image(params))
 
+    def play_url(self, video_id: str) -> str | None:
+        try:
+            return self._openapi().play_url(video_id)
+        except TokenExpiredError:
+            return self._openapi(renew=True).play_url(video_id) if self._source is not None else None
+
 
 def _expired(token: StsToken, margin: float = 30.0) -> bool:
     return token.expiration is not None and token.expiration <= datetime.now(UTC) + timedelta(seconds=margin)
@@ -336,6 +368,17 @@ class AppServerCredentials(CredentialProvider):
         self._sts = (StsCredentials(source=self._fetch_sts, region=region, endpoint=vod_endpoint, timeout=timeout)
                      if sts_url else None)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_session", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._session = requests.Session()
+        if self._sts is not None:
+            self._sts._source = self._fetch_sts  # re-bind to this copy
+
     @classmethod
     def from_base(cls, base_url: str, **kwargs: Any) -> AppServerCredentials:
         """URLs named as the local service (and the SDK demos) name them, under ``base_url``."""
@@ -382,3 +425,6 @@ class AppServerCredentials(CredentialProvider):
 
     def sts_token(self) -> StsToken:
         return self._need_sts("an STS token").sts_token()
+
+    def play_url(self, video_id: str) -> str | None:
+        return self._sts.play_url(video_id) if self._sts is not None else None

@@ -109,6 +109,17 @@ class VodApiClient:
     def __repr__(self) -> str:
         return f"VodApiClient(access_key_id={self.access_key_id!r}, endpoint={self.endpoint!r})"
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_session", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._session = requests.Session()
+        register_secret(self._secret)
+        register_secret(self._token)
+
     def signed_params(self, action: str, params: Mapping[str, object], method: str = "POST") -> dict[str, str]:
         """The full, signed parameter set for ``action`` (what goes on the query string)."""
         full: dict[str, str] = {

@@ -162,6 +162,15 @@ class LocalVod:
                 return
             ready.set()
             loop.run_forever()
+            # Wind down on this thread: the caller of stop() may have its own running loop
+            # (a Jupyter kernel), where run_until_complete would fail.
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
 
         self._loop = loop
         self._thread = threading.Thread(target=run, name=f"localvod-{self.port}", daemon=True)
@@ -195,8 +204,6 @@ class LocalVod:
                 log.exception("error while stopping the local service")
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=15)
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
         self._loop = self._thread = self._runner = None
         if self.store is not None:
             self.store.close()
