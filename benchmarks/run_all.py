@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         sections["resume"] = bench_resume.markdown(resume)
 
     minutes = (time.monotonic() - started) / 60
+    import os
+
+    # Other work on the machine skews every number; say how busy it was.
+    info["load_at_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     text = render(info, sections, png.name, minutes, quick)
     out.write_text(text)
     say(f"wrote {out} and {png} in {minutes:.1f} min")
