@@ -245,27 +245,23 @@ class UploadPanel(w.VBox):
 
     # -- results ----------------------------------------------------------------------------
     def play_url(self, info: UploadInfo) -> str | None:
-        """PlayURL of an uploaded video, via GetPlayInfo on the local service; None elsewhere.
-
-        Only the local service's root key is at hand here; for a cloud account the panel shows
-        the videoId only (a play URL needs API access the panel is not given).
-        """
-        if self._service is None or info.kind == "image" or not info.video_id or info.state != SUCCESS:
+        """PlayURL of an uploaded video (GetPlayInfo through the credential provider), or None
+        when the provider cannot ask (e.g. an app server without an STS URL)."""
+        if info.kind == "image" or not info.video_id or info.state != SUCCESS:
+            return None
+        provider = self.uploader.credentials if self.uploader is not None else None
+        if provider is None:
             return None
         vid = info.video_id
         with self._play_lock:
             if vid in self._play_urls:
                 return self._play_urls[vid]
-            from vodwidget.openapi import VodApiClient
-
-            svc = self._service
             try:
-                answer = VodApiClient(svc.access_key_id, svc.access_key_secret, region=svc.region,
-                                      endpoint=svc.vod_endpoint, timeout=10.0).call("GetPlayInfo", {"VideoId": vid})
-                url = answer["PlayInfoList"]["PlayInfo"][0]["PlayURL"]
-            except (VodUploadError, KeyError, IndexError, TypeError):
+                url = provider.play_url(vid)
+            except VodUploadError:
                 return None  # not playable yet: the row still shows the videoId
-            self._play_urls[vid] = url
+            if url:
+                self._play_urls[vid] = url
             return url
 
     @property
