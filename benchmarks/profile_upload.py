@@ -83,9 +83,10 @@ def main() -> int:
           f"process CPU {cpu:.2f} s ({cpu / wall:.0%} of one core); {len(_profiles)} threads profiled")
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
-        pstats.Stats(stats, stream=out).sort_stats(order).print_stats(args.top)
+        stats.stream = out  # type: ignore[attr-defined]
+        stats.sort_stats(order).print_stats(args.top)
         print(f"\n--- top {args.top} by {order} ---")
-        print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-(args.top + 3) * 200:])
+        print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
     # Own-time per bucket (functions matched by name; threads' wait time shows as lock waits).
     total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
     print("\n--- own time by bucket (all threads, incl. waiting) ---")
