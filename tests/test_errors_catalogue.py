@@ -476,7 +476,7 @@ CASES: list[Case] = [
          "UploadPart <n>: CRC64 mismatch between the bytes sent and the bytes stored",
          _through_proxy(_when("oss", "UploadPart", _crc), size=300 * 1024, multipart=True)),
     Case("oss-complete-crc", "server", "OSS answers CompleteMultipartUpload with a wrong CRC64", FAIL_ALL,
-         "CrcMismatch", "CompleteMultipartUpload: CRC64 mismatch between the bytes sent and the bytes stored",
+         "CrcMismatch", "CompleteMultipartUpload: the stored object's CRC64 differs from the file's",
          _through_proxy(_when("oss", "CompleteMultipartUpload", _crc), size=300 * 1024, multipart=True)),
     # Today this surfaces as InternalError; a MalformedResponse ServiceError would be clearer (reported).
     Case("oss-init-xml", "server", "OSS answers InitiateMultipartUpload with malformed XML", FAIL_ALL,
