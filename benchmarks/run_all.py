@@ -5,7 +5,8 @@
 2. 500 small images: files/s of vodwidget vs voduploadsdk;
 3. peak RSS of the vodwidget uploader process at 256 MiB, 1 GiB and 4 GiB (flat?);
 4. widget comm message rate while an UploadPanel shows a 10-file upload;
-5. bytes re-sent when the uploader is SIGKILLed at 50 % and resumed, with an MD5 check.
+5. bytes re-sent when the uploader is SIGKILLed at 50 % and resumed, with an MD5 check;
+6. where vodwidget's time goes: ``profile_upload.py --json`` (cProfile of every thread, 256 MiB).
 
 Options: ``--quick`` (small sizes, for a smoke test; does not overwrite RESULTS.md unless
 ``--out`` is given), ``--out PATH``.
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         resume = bench_resume.run(svc, work, 64 if quick else 1024, say=say)
         sections["resume"] = bench_resume.markdown(resume)
 
+    say("6. profile of one vodwidget upload")
+    sections["profile"] = profile_section(64 if quick else 256)
+
     minutes = (time.monotonic() - started) / 60
     import os
 
@@ -86,6 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text)
     say(f"wrote {out} and {png} in {minutes:.1f} min")
     return 0
+
+
+def profile_section(size_mib: int) -> str:
+    """Run profile_upload.py in its own process (it patches threading to profile every thread)."""
+    import json
+    import subprocess
+
+    from _common import clean_env
+
+    out = subprocess.run([sys.executable, str(HERE / "profile_upload.py"), str(size_mib), "--json"],
+                         capture_output=True, text=True, env=clean_env(), timeout=600)
+    if out.returncode != 0:
+        return f"Profile failed: {out.stderr[-500:]}"
+    p = json.loads(out.stdout.strip().splitlines()[-1])
+    say(f"  {size_mib} MiB: wall {p['wall']:.2f} s, process CPU {p['cpu']:.2f} s")
+    lines = [f"One {p['size_mib']} MiB upload under cProfile (all {p['threads']} threads; profiling slows "
+             f"it): wall {p['wall']:.2f} s, uploader process CPU {p['cpu']:.2f} s "
+             f"({p['cpu'] / p['wall']:.0%} of one core). Own time of matching functions, summed over threads:",
+             "", "| where | thread-seconds |", "|---|---:|"]
+    lines += [f"| {name} | {t:.2f} |" for name, t in p["buckets"].items()]
+    return "\n".join(lines)
 
 
 def render(info: dict[str, str], s: dict[str, str], png: str, minutes: float, quick: bool) -> str:
@@ -132,6 +157,10 @@ machine's CPUs, so these are numbers about the client's overhead, not about Alib
 ## 5. Cost of a resume after SIGKILL at 50 %
 
 {s['resume']}
+
+## 6. Where vodwidget's time goes
+
+{s['profile']}
 """
 
 
