@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.utils
 import hashlib
 import hmac
 import time
+import uuid
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
@@ -23,6 +26,7 @@ from xml.sax.saxutils import escape
 import oss2.utils
 from aiohttp import web
 
+from vodwidget.crc64 import combine_all
 from vodwidget.local import ossauth
 from vodwidget.local.common import CORS_HEADERS, http_date, iso_ms, new_request_id, note, noted
 from vodwidget.local.media import parse_range, serve_file
@@ -169,17 +173,21 @@ def _authenticate(svc: LocalVod, request: web.Request, op: str, bucket: str, key
     else:
         sts = ossauth.v4_string_to_sign(method, headers, bucket, key, query, info)
         ok = hmac.compare_digest(ossauth.v4_signature(secret, info.credential_scope, sts), info.signature)
-        date = ""
+        date = headers.get("x-oss-date", "")
+        scope = info.credential_scope.split("/")
+        if len(scope) < 2 or scope[0] != date[:8] or scope[1] != svc.region:
+            raise OssError(403, "AccessDenied", "The credential scope's date or region does not match "
+                           "x-oss-date or this region.")
     if not ok:
         raise OssError(403, "SignatureDoesNotMatch", "The request signature we calculated does not "
                        "match the signature you provided. Check your key and signing method.",
                        StringToSign=sts, OSSAccessKeyId=ak)
-    if date:
-        try:
-            skew = abs(time.time() - email.utils.parsedate_to_datetime(date).timestamp())
-        except (TypeError, ValueError):
-            skew = None
-        if skew is not None and skew > _MAX_SKEW:
+    if info.version != "presigned":
+        # A signed request must carry its time, or it could be replayed forever.
+        when = _request_time(date, v4=info.version == "v4")
+        if when is None:
+            raise OssError(403, "AccessDenied", "The request has no valid Date (or x-oss-date) header.")
+        if abs(time.time() - when) > _MAX_SKEW:
             raise OssError(403, "RequestTimeTooSkewed", "The difference between the request time and "
                            "the current time is too large.")
     if kind == "vod":
@@ -188,6 +196,18 @@ def _authenticate(svc: LocalVod, request: web.Request, op: str, bucket: str, key
         raise OssError(403, "AccessDenied", "You have no right to access this object because of "
                        "the STS policy of this UploadAuth (it covers one object key).")
     return ak
+
+
+def _request_time(value: str, v4: bool) -> float | None:
+    """Seconds since the epoch of a ``Date`` (RFC 1123) or V4 ``x-oss-date`` (``%Y%m%dT%H%M%SZ``)."""
+    if not value:
+        return None
+    try:
+        if v4:
+            return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 async def _reset(request: web.Request) -> None:
@@ -330,20 +350,34 @@ async def _upload_part(svc, request, bucket, key, query, request_id):
 
 def _assemble(svc, parts, dest_tmp) -> tuple[int, int]:
     """Concatenate part files into ``dest_tmp``; return (size, combined CRC-64)."""
-    crc = oss2.utils.Crc64(0)
-    total, value = 0, 0
     with open(dest_tmp, "wb") as out:
         for p in parts:
             with open(svc.data_dir / p["file"], "rb") as src:
                 while chunk := src.read(4 << 20):
                     out.write(chunk)
-            part_crc = int(p["crc64"])
-            value = crc.combine(value, part_crc, p["size"]) if total else part_crc
-            total += p["size"]
-    return total, value
+    return sum(p["size"] for p in parts), combine_all((int(p["crc64"]), p["size"]) for p in parts)
+
+
+@contextlib.asynccontextmanager
+async def _upload_lock(svc, upload_id: str):
+    """Serialise Complete and Abort of one upload: assembly runs off the loop, and a retried
+    Complete or an Abort arriving meanwhile must not see (or delete) half-assembled state."""
+    locks = svc.upload_locks
+    lock = locks.setdefault(upload_id, asyncio.Lock())
+    try:
+        async with lock:
+            yield
+    finally:
+        if not lock.locked() and locks.get(upload_id) is lock:
+            del locks[upload_id]
 
 
 async def _complete(svc, request, bucket, key, query, request_id):
+    async with _upload_lock(svc, query.get("uploadId", "")):
+        return await _complete_locked(svc, request, bucket, key, query, request_id)
+
+
+async def _complete_locked(svc, request, bucket, key, query, request_id):
     upload = _upload_of(svc, bucket, key, query)
     expected_md5 = _expected_md5(request)
     body = await request.read()
@@ -374,12 +408,15 @@ async def _complete(svc, request, bucket, key, query, request_id):
             raise OssError(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum "
                            "allowed object size (each part but the last must be at least 100 KiB).",
                            PartNumber=str(p["part_number"]))
-    tmp = svc.store.tmp_dir / f"complete-{upload['upload_id']}"
+    tmp = svc.store.tmp_dir / f"complete-{upload['upload_id']}-{uuid.uuid4().hex}"
     loop = asyncio.get_running_loop()
-    size, crc = await loop.run_in_executor(None, _assemble, svc, parts, tmp)
-    etag = hashlib.md5(b"".join(bytes.fromhex(p["etag"]) for p in parts)).hexdigest().upper()
-    etag += f"-{len(parts)}"
-    svc.store.commit_object(bucket, key, tmp, size, etag, crc, upload["content_type"], "Multipart")
+    try:
+        size, crc = await loop.run_in_executor(None, _assemble, svc, parts, tmp)
+        etag = hashlib.md5(b"".join(bytes.fromhex(p["etag"]) for p in parts)).hexdigest().upper()
+        etag += f"-{len(parts)}"
+        svc.store.commit_object(bucket, key, tmp, size, etag, crc, upload["content_type"], "Multipart")
+    finally:
+        tmp.unlink(missing_ok=True)  # already moved into place on success
     svc.store.drop_upload(upload["upload_id"])
     await svc.object_stored(bucket, key)
     location = f"{svc.oss_endpoint}/{bucket}/{key}"
@@ -389,8 +426,9 @@ async def _complete(svc, request, bucket, key, query, request_id):
 
 
 async def _abort(svc, request, bucket, key, query, request_id):
-    upload = _upload_of(svc, bucket, key, query)
-    svc.store.drop_upload(upload["upload_id"])
+    async with _upload_lock(svc, query.get("uploadId", "")):
+        upload = _upload_of(svc, bucket, key, query)
+        svc.store.drop_upload(upload["upload_id"])
     return _response(204, request_id)
 
 
@@ -434,7 +472,8 @@ async def _list_uploads(svc, request, bucket, key, query, request_id):
     max_uploads = _int_param(query, "max-uploads", 1000, 1, 1000)
     rows = svc.store.query("SELECT * FROM uploads WHERE bucket=? ORDER BY key, upload_id", (bucket,))
     rows = [r for r in rows if r["key"].startswith(prefix)
-            and (r["key"], r["upload_id"]) > (key_marker, id_marker if key_marker else "")]
+            and (not key_marker or (r["key"] > key_marker if not id_marker
+                                    else (r["key"], r["upload_id"]) > (key_marker, id_marker)))]
     page, truncated = rows[:max_uploads], len(rows) > max_uploads
     inner = "".join(
         f"<Upload><Key>{escape(r['key'])}</Key><UploadId>{r['upload_id']}</UploadId>"

@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import secrets
@@ -45,6 +46,10 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("vodwidget")) / "local"
 
 
+# Query parameters that carry secrets or replayable proofs; the request log keeps their names only.
+_SECRET_PARAMS = frozenset({"signature", "securitytoken", "security-token", "accesskeysecret", "auth_key"})
+
+
 @dataclass(frozen=True)
 class RequestLogEntry:
     """One answered (or deliberately dropped, status 0) request."""
@@ -78,13 +83,16 @@ class LocalVod:
         self.url_auth_ttl = url_auth_ttl
         self.region = "cn-shanghai"
         self.faults = Faults(faults, seed)
-        self._log: list[RequestLogEntry] = []
+        # Bounded: a long-running `vodwidget local` must not grow without limit.
+        self._log: collections.deque[RequestLogEntry] = collections.deque(maxlen=100_000)
         self._log_lock = threading.Lock()
         self._nonces: dict[tuple[str, str], float] = {}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self.store: Store | None = None  # type: ignore[assignment]
+        #: Per multipart upload: Complete and Abort hold it (used on the loop thread only).
+        self.upload_locks: dict[str, asyncio.Lock] = {}
         self._load_identity()
 
     # -- identity ---------------------------------------------------------------------------
@@ -144,7 +152,11 @@ class LocalVod:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.create_server((self.host, self.port), family=family)
         self.port = sock.getsockname()[1]
-        self.store = Store(self.data_dir)
+        try:
+            self.store = Store(self.data_dir)
+        except BaseException:
+            sock.close()
+            raise
         loop = asyncio.new_event_loop()
         # Part uploads hash and write on worker threads; give them room to run in parallel.
         executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="localvod-io")
@@ -158,6 +170,9 @@ class LocalVod:
                 loop.run_until_complete(self._serve(sock))
             except BaseException as exc:  # reported to start()
                 failure.append(exc)
+                sock.close()
+                loop.run_until_complete(loop.shutdown_default_executor())
+                loop.close()
                 ready.set()
                 return
             ready.set()
@@ -263,16 +278,18 @@ class LocalVod:
                 "SecurityToken": cred["SecurityToken"], "Expiration": str(int(cred["ttl"])),
                 "ExpireUTCTime": iso_z(cred["expires"]), "Region": self.region}
 
-    def use_nonce(self, ak: str, nonce: str, window: float = 900.0) -> bool:
-        """Record a SignatureNonce; False if it was seen within ``window`` seconds."""
+    def use_nonce(self, ak: str, nonce: str, until: float) -> bool:
+        """Record a SignatureNonce, remembered until ``until`` (epoch seconds); False if it is
+        still remembered. The caller passes the request's Timestamp plus the allowed skew, so a
+        request stamped in the future cannot be replayed once a fixed window has passed."""
         now = time.time()
         with self._log_lock:
             if len(self._nonces) > 10000:
-                self._nonces = {k: t for k, t in self._nonces.items() if now - t < window}
-            seen = self._nonces.get((ak, nonce))
-            if seen is not None and now - seen < window:
+                self._nonces = {k: t for k, t in self._nonces.items() if t > now}
+            kept = self._nonces.get((ak, nonce))
+            if kept is not None and kept > now:
                 return False
-            self._nonces[(ak, nonce)] = now
+            self._nonces[(ak, nonce)] = max(until, now)
             return True
 
     # -- observation ------------------------------------------------------------------------
@@ -324,7 +341,8 @@ class LocalVod:
                                      status=500, headers=CORS_HEADERS)
         entry = RequestLogEntry(
             time=time.time(), method=request.method, path=path,
-            query=dict(parse_qsl(raw_query, keep_blank_values=True)),
+            query={k: ("***" if k.lower() in _SECRET_PARAMS else v)
+                   for k, v in parse_qsl(raw_query, keep_blank_values=True)},
             status=noted(request).get("status", resp.status), op=noted(request).get("op", ""),
             access_key_id=noted(request).get("access_key_id"),
         )
@@ -351,20 +369,24 @@ class LocalVod:
         return await handler(self, request)
 
     async def _admin(self, request: web.Request, path: str) -> web.StreamResponse:
+        # No CORS headers here, and writes need a JSON content type: a web page in the user's
+        # browser could otherwise send a "simple" cross-origin POST and change the service.
         if path == "/_admin/info" and request.method == "GET":
             note(request, op="admin:info")
-            return web.json_response(self.info(), headers=CORS_HEADERS)
+            return web.json_response(self.info())
         if path == "/_admin/faults":
             note(request, op="admin:faults")
             if request.method in ("POST", "PUT"):
+                if request.content_type != "application/json":
+                    return web.json_response({"Code": "UnsupportedMediaType",
+                                              "Message": "send the fault spec as application/json"}, status=415)
                 try:
                     body = await request.json()
                     self.set_faults(body.get("spec"), body.get("seed"))
                 except (ValueError, TypeError, AttributeError) as exc:
-                    return web.json_response({"Code": "InvalidParameter", "Message": str(exc)},
-                                             status=400, headers=CORS_HEADERS)
+                    return web.json_response({"Code": "InvalidParameter", "Message": str(exc)}, status=400)
             return web.json_response({"spec": str(self.faults.spec), "seed": self.faults.seed,
-                                      "log": self.fault_log}, headers=CORS_HEADERS)
+                                      "log": self.fault_log})
         note(request, op="admin:unknown")
         return web.json_response({"Code": "NotFound", "Message": path}, status=404)
 

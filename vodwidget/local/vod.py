@@ -113,7 +113,7 @@ def _verify(svc: LocalVod, method: str, params: dict[str, str]) -> tuple[str, di
         raise VodError(400, "SignatureDoesNotMatch",
                        "Specified signature is not matched with our calculation. server string to sign is:"
                        + string_to_sign(method, params))
-    if not svc.use_nonce(ak, params["SignatureNonce"]):
+    if not svc.use_nonce(ak, params["SignatureNonce"], until=max(time.time(), ts) + _MAX_SKEW):
         raise VodError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
     token = params.get("SecurityToken")
     if cred["kind"] == "root":
