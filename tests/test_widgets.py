@@ -178,7 +178,7 @@ def test_cancel_resume_retry_remove(local_vod, media_dir: Path, panel_factory) -
     gone_row.retry_button.click()
     assert panel.wait(60)
     wait_for(lambda: "Success" in big_row.state.value and "Success" in gone_row.state.value, 5, "both Success")
-    play = panel.play_url(big_row.info)
+    play = panel.play_url(big_row.info, wait=True)
     assert requests.get(play, timeout=10).content == big.read_bytes()
 
     gone_row.remove_button.click()
@@ -280,3 +280,25 @@ def test_public_names() -> None:
     import vodwidget.widgets as widgets
 
     assert widgets.__all__ == ["UploadPanel", "FilePicker", "MetadataForm", "QueueView", "QueueRow", "UPLOAD_LIMIT"]
+
+
+def test_queue_follows_the_uploader_and_play_urls_never_block_the_worker(local_vod, media_dir, panel_factory):
+    """Files added or removed through the uploader itself get (or lose) their row; the play URL
+    lookup runs on the panel's thread, so a slow VOD API does not hold up on_upload_succeed."""
+    video = make_sample_video(media_dir / "direct.mp4", seconds=0.2, width=64, height=48)
+    panel = panel_factory(media_dir)
+    info = panel.uploader.add_file(video)
+    wait_for(lambda: info in panel.queue.rows, 2, "a row for a file added through the uploader")
+    succeeded: list[float] = []
+    panel.uploader._callbacks["succeed"] = lambda i: succeeded.append(time.monotonic())
+    became: list[float] = []
+    info.observe(lambda c: became.append(time.monotonic()) if c["new"] == "Success" else None, names="state")
+    local_vod.set_faults("slow=1,delay=1.5,scope=vod")
+    try:
+        panel.uploader.start_upload()
+    finally:
+        local_vod.set_faults(None)
+    assert succeeded and became and succeeded[0] - became[0] < 1.0, "success callback not delayed by GetPlayInfo"
+    wait_for(lambda: "vodwidget-play" in panel.queue.rows[info].detail.value, 10, "the play link, once looked up")
+    panel.uploader.delete_file(info)
+    wait_for(lambda: info not in panel.queue.rows, 2, "the row of a file removed through the uploader")

@@ -31,6 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from traitlets import HasTraits, Tuple
+
 from vodwidget.credentials import (
     CredentialProvider,
     OpenApiCredentials,
@@ -125,7 +127,7 @@ class UploadRun:
         self._uploader.stop_upload()
 
 
-class VODUpload:
+class VODUpload(HasTraits):
     """A queue of files to upload to ApsaraVideo VOD, with the upload SDK's callbacks.
 
     Callbacks (all optional, called from worker threads; exceptions in them are logged, not raised):
@@ -133,7 +135,11 @@ class VODUpload:
     ``on_upload_canceled(info, code, message)``, ``on_upload_progress(info, total_size, loaded_percent)``
     (``loaded_percent`` is 0..1, as in the SDK), ``on_upload_token_expired(info)``, and
     ``on_upload_end(info)`` once each time the queue settles, with the last file that finished.
+
+    The ``files`` trait mirrors the list (observe it to follow additions and removals).
     """
+
+    files = Tuple(help="The queue, in order. Read-only: change it with add_file / delete_file / clean_list.")
 
     def __init__(
         self,
@@ -161,6 +167,7 @@ class VODUpload:
         progress_interval: float = 0.1,
         **sdk_options: Any,
     ) -> None:
+        super().__init__()
         local = dict(locals())
         for name, value in sdk_options.items():
             if name not in _SDK_OPTIONS:
@@ -243,7 +250,13 @@ class VODUpload:
             self._files.append(info)
             self._entries[info] = _Entry(media, direct)
             self._cond.notify_all()
+        self._publish()
         return info
+
+    def _publish(self) -> None:
+        with self._cond:
+            files = tuple(self._files)
+        self.files = files
 
     def list_files(self) -> list[UploadInfo]:
         """The queue, in order."""
@@ -270,6 +283,7 @@ class VODUpload:
             self._files.remove(info)
             self._entries.pop(info, None)
             self._cond.notify_all()
+        self._publish()
         return info
 
     def cancel_file(self, index: int | UploadInfo) -> UploadInfo:
@@ -305,6 +319,7 @@ class VODUpload:
             self._files.clear()
             self._entries.clear()
             self._cond.notify_all()
+        self._publish()
 
     def _pull(self, info: UploadInfo, reason: str, wait: bool = True) -> None:
         with self._cond:

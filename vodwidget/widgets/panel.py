@@ -17,13 +17,14 @@ from __future__ import annotations
 import html
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
 from vodwidget.credentials import CredentialProvider
-from vodwidget.errors import InvalidInputError, VodUploadError
+from vodwidget.errors import InvalidInputError
 from vodwidget.models import SUCCESS, UploadInfo
 from vodwidget.uploader import UploadRun, VODUpload
 from vodwidget.widgets.form import MetadataForm
@@ -62,8 +63,11 @@ class UploadPanel(w.VBox):
         self._service: Any = service if _is_local_service(service) else None
         self._options = uploader_options
         self._page_size = page_size
-        self._play_urls: dict[str, str] = {}
+        self._play_urls: dict[str, str | None] = {}
+        self._play_pending: dict[str, Future] = {}
         self._play_lock = threading.Lock()
+        # GetPlayInfo lookups run here, never on the uploader's threads.
+        self._play_pool = ThreadPoolExecutor(1, thread_name_prefix="vodwidget-playurl")
         self.run: UploadRun | None = None
         self.uploader: VODUpload | None = None
         self.queue: QueueView | None = None
@@ -213,7 +217,7 @@ class UploadPanel(w.VBox):
             return None
         if self.picker.selected:
             self.add_selected()
-        if not up.list_files():
+        if not up.files:
             self._say("Nothing to upload yet: pick files and press <b>Add to queue</b>.", error=True)
             return None
         run = up.start_upload(wait=False)
@@ -244,9 +248,14 @@ class UploadPanel(w.VBox):
         self.message.value = f'<span style="color:#b00020">{text}</span>' if error else text
 
     # -- results ----------------------------------------------------------------------------
-    def play_url(self, info: UploadInfo) -> str | None:
-        """PlayURL of an uploaded video (GetPlayInfo through the credential provider), or None
-        when the provider cannot ask (e.g. an app server without an STS URL)."""
+    def play_url(self, info: UploadInfo, wait: bool = False) -> str | None:
+        """PlayURL of an uploaded video (GetPlayInfo through the credential provider), or None.
+
+        Rows call this while rendering, on whatever thread changed the trait (often the
+        uploader's worker), so by default it never blocks: the first call starts the lookup on
+        the panel's own thread and the row is redrawn when the answer comes. ``wait=True``
+        blocks (for ``results``, called from a cell).
+        """
         if info.kind == "image" or not info.video_id or info.state != SUCCESS:
             return None
         provider = self.uploader.credentials if self.uploader is not None else None
@@ -256,20 +265,31 @@ class UploadPanel(w.VBox):
         with self._play_lock:
             if vid in self._play_urls:
                 return self._play_urls[vid]
-            try:
-                url = provider.play_url(vid)
-            except VodUploadError:
-                return None  # not playable yet: the row still shows the videoId
-            if url:
-                self._play_urls[vid] = url
-            return url
+            future = self._play_pending.get(vid)
+            if future is None:
+                future = self._play_pool.submit(self._lookup_play_url, provider, info, vid)
+                self._play_pending[vid] = future
+        return future.result() if wait else None
+
+    def _lookup_play_url(self, provider: Any, info: UploadInfo, vid: str) -> str | None:
+        try:
+            url = provider.play_url(vid)
+        except Exception:  # not playable yet, or no API access: the row keeps showing the videoId
+            url = None
+        with self._play_lock:
+            self._play_urls[vid] = url  # negative answers are cached too: no repeated lookups
+            self._play_pending.pop(vid, None)
+        row = self.queue.rows.get(info) if self.queue is not None else None
+        if url and row is not None:
+            row.render()
+        return url
 
     @property
     def results(self) -> Any:
         """One row per file (``UploadInfo.as_dict()`` plus ``play_url``): a pandas DataFrame when
         pandas is installed, else a list of dicts."""
-        files = self.uploader.list_files() if self.uploader is not None else []
-        rows = [{**i.as_dict(), "play_url": self.play_url(i)} for i in files]
+        files = self.uploader.files if self.uploader is not None else ()
+        rows = [{**i.as_dict(), "play_url": self.play_url(i, wait=True)} for i in files]
         try:
             import pandas as pd
         except ImportError:
@@ -287,6 +307,8 @@ class UploadPanel(w.VBox):
         for part in ("queue", "picker", "form"):
             if getattr(self, part, None) is not None:
                 getattr(self, part).close()
+        if getattr(self, "_play_pool", None) is not None:
+            self._play_pool.shutdown(wait=False, cancel_futures=True)
         for child in _descendants(self):
             child.close()
         super().close()

@@ -279,7 +279,15 @@ class QueueView(w.VBox):
         self.children = [self.summary, w.HBox([self.overall, self.overall_text]), self.rows_box,
                          w.HBox([self.prev_button, self.page_label, self.next_button])]
         self._totals = Throttle(self._render_totals, interval)
+        self._totals_lock = threading.Lock()
+        # Files added or removed through the uploader itself (not these buttons) show up too;
+        # a burst of add_file calls coalesces into one refresh per interval.
+        self._relist = Throttle(self.refresh, interval)
+        uploader.observe(self._files_changed, names="files")
         self.refresh()
+
+    def _files_changed(self, change: dict[str, Any]) -> None:
+        self._relist()
 
     # -- commands ---------------------------------------------------------------------------
     def play_url(self, info: UploadInfo) -> str | None:
@@ -299,7 +307,7 @@ class QueueView(w.VBox):
 
     def clear_finished(self) -> int:
         """Remove Success, Failure and Canceled files; return how many."""
-        done = [i for i in self.uploader.list_files() if i.state in FINISHED_STATES]
+        done = [i for i in self.uploader.files if i.state in FINISHED_STATES]
         for info in done:
             self.uploader.delete_file(info)
         self.refresh()
@@ -312,12 +320,12 @@ class QueueView(w.VBox):
     # -- view -------------------------------------------------------------------------------
     @property
     def pages(self) -> int:
-        return max(1, -(-len(self.uploader.list_files()) // self.page_size))
+        return max(1, -(-len(self.uploader.files) // self.page_size))
 
     def refresh(self) -> None:
         """Match rows to the uploader's list: watch new files, build rows for the visible page only."""
         with self._lock:
-            files = self.uploader.list_files()
+            files = self.uploader.files
             current = set(files)
             for info in current - self._watched:
                 info.observe(self._totals_changed, names=["state", "loaded", "size"])
@@ -351,16 +359,16 @@ class QueueView(w.VBox):
     def counts(self) -> dict[str, int]:
         """Files per state, in the order of the states."""
         found: dict[str, int] = {}
-        for info in self.uploader.list_files():
+        for info in self.uploader.files:
             found[info.state] = found.get(info.state, 0) + 1
         return {s: found[s] for s in STATES if s in found}
 
     def _sums(self) -> tuple[int, int]:
-        files = self.uploader.list_files()
+        files = self.uploader.files
         return sum(i.loaded for i in files), sum(i.size for i in files)
 
     def summary_text(self) -> str:
-        files = self.uploader.list_files()
+        files = self.uploader.files
         if not files:
             return "0 files"
         loaded, size = self._sums()
@@ -369,21 +377,25 @@ class QueueView(w.VBox):
         return f"{len(files)} file{'s' * (len(files) != 1)}: {parts}; {human_size(loaded)} of {human_size(size)} ({pct:.0f}%)"
 
     def _render_totals(self) -> None:
-        loaded, size = self._sums()
-        text = self.summary_text()
-        self.summary.value = f'<span class="vodwidget-summary">{_esc(text)}</span>'
-        pct = 100.0 * loaded / size if size else 0.0
-        with self.overall.hold_sync():
-            self.overall.value = pct
-            counts = self.counts()
-            self.overall.bar_style = ("danger" if counts.get(FAILURE) else
-                                      "success" if size and counts.get(SUCCESS) == sum(counts.values()) else "info")
-        self.overall_text.value = f"{pct:.0f}%"
+        # Called from worker threads and the throttle's timer: compute and assign under one lock,
+        # so an older computation can never be written after a newer one. (The file list is read
+        # from the uploader's `files` trait, which takes no uploader lock: no lock-order cycle.)
+        with self._totals_lock:
+            loaded, size = self._sums()
+            text = self.summary_text()
+            self.summary.value = f'<span class="vodwidget-summary">{_esc(text)}</span>'
+            pct = 100.0 * loaded / size if size else 0.0
+            with self.overall.hold_sync():
+                self.overall.value = pct
+                counts = self.counts()
+                self.overall.bar_style = ("danger" if counts.get(FAILURE) else "success"
+                                          if size and counts.get(SUCCESS) == sum(counts.values()) else "info")
+            self.overall_text.value = f"{pct:.0f}%"
 
     def text(self) -> str:
         lines = [f"Queue: {self.summary_text()}"]
         with self._lock:
-            rows = [self.rows[i] for i in self.uploader.list_files() if i in self.rows]
+            rows = [self.rows[i] for i in self.uploader.files if i in self.rows]
         lines += ["  " + r.text() for r in rows]
         if self.pages > 1:
             lines.append(f"  (page {self.page + 1} of {self.pages})")
@@ -393,6 +405,11 @@ class QueueView(w.VBox):
         if not hasattr(self, "_totals"):  # Widget.__del__ on a half-built view
             return super().close()
         self._totals.close()
+        self._relist.close()
+        try:
+            self.uploader.unobserve(self._files_changed, names="files")
+        except ValueError:
+            pass
         with self._lock:
             for info in self._watched:
                 info.unobserve(self._totals_changed, names=["state", "loaded", "size"])
