@@ -209,7 +209,7 @@ def test_cancel_within_a_second_then_resume_sends_no_finished_part_again(local_v
         up.cancel_file(0)
         took = time.monotonic() - t0
         assert run.wait(30)
-        assert info.state == "Canceled" and took < 1.5, took
+        assert info.state == "Canceled" and took < 2.0, took  # "within about a second", with CI slack
         before = parts_sent(local_vod, info.object)
         assert 0 < len(before) < 12
         local_vod.set_faults(None)
