@@ -376,11 +376,9 @@ def upload_manifest(
     prog = _Progress(table, order, extra, results_path, len(order), done, progress, write_interval)
     options = {"max_concurrent_files": max_concurrent_files, **uploader_options}
     try:
-        if not todo:
-            pass
-        elif executor is None:
+        if todo and executor is None:
             _run_in_process(todo, credentials, options, prog)
-        else:
+        elif todo:
             _run_on_executor(todo, credentials, options, executor, chunk_size, prog)
     finally:
         prog.close()
