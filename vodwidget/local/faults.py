@@ -14,11 +14,13 @@ seed gives the same sequence of decisions.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["FaultSpec", "Faults", "SCOPES"]
+__all__ = ["FaultSpec", "Faults", "SCOPES", "inject"]
 
 SCOPES = ("oss", "vod", "all")
 
@@ -121,3 +123,21 @@ class Faults:
     def snapshot(self) -> list[tuple[int, str, str]]:
         with self._lock:
             return list(self.log)
+
+
+async def inject(faults: Faults, kind: str, op: str, request: Any) -> str:
+    """Act on this request's fault decision: sleep for ``slow``, drop the connection for ``reset``
+    (after taking a little of the body, so the client is mid-send). Returns the decision; the
+    caller answers ``"503"`` in its own protocol's error shape, and nothing for ``"reset"``."""
+    decision = faults.decide(kind, op)
+    if decision == "slow":
+        await asyncio.sleep(faults.spec.delay)
+    elif decision == "reset":
+        try:
+            if request.can_read_body:
+                await asyncio.wait_for(request.content.read(64 * 1024), timeout=2)
+        except Exception:  # the connection is going away either way
+            pass
+        if request.transport is not None:
+            request.transport.abort()
+    return decision

@@ -29,6 +29,7 @@ from aiohttp import web
 from vodwidget.crc64 import combine_all
 from vodwidget.local import ossauth
 from vodwidget.local.common import CORS_HEADERS, http_date, iso_ms, new_request_id, note, noted
+from vodwidget.local.faults import inject
 from vodwidget.local.media import parse_range, serve_file
 from vodwidget.local.store import UPLOAD_ID_RE, IncompleteBody, receive_body
 
@@ -210,17 +211,6 @@ def _request_time(value: str, v4: bool) -> float | None:
         return None
 
 
-async def _reset(request: web.Request) -> None:
-    """Fault: take a little of the body, then drop the connection without answering."""
-    try:
-        if request.can_read_body:
-            await asyncio.wait_for(request.content.read(64 * 1024), timeout=2)
-    except Exception:  # the connection is going away either way
-        pass
-    if request.transport is not None:
-        request.transport.abort()
-
-
 async def handle_oss(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     """Entry point for every request that is not VOD, app server, media or admin."""
     request_id = new_request_id()
@@ -235,15 +225,12 @@ async def handle_oss(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     op = _operation(request.method, key, query)
     note(request, op=op)
     try:
-        decision = svc.faults.decide("oss", op)
+        decision = await inject(svc.faults, "oss", op, request)
         if decision == "reset":
-            await _reset(request)
             note(request, status=0)
             return web.Response(status=500)  # never sent: the transport is gone
         if decision == "503":
             raise OssError(503, "ServiceUnavailable", "Please reduce your request rate (injected fault).")
-        if decision == "slow":
-            await asyncio.sleep(svc.faults.spec.delay)
         note(request, access_key_id=_authenticate(svc, request, op, bucket, key, query))
         if not svc.is_bucket(bucket):
             raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)

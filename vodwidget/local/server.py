@@ -28,6 +28,7 @@ from aiohttp import web
 from vodwidget.local import appserver, media, oss, vod
 from vodwidget.local.common import CORS_HEADERS, iso_z, note, noted
 from vodwidget.local.faults import Faults
+from vodwidget.local.faults import inject as faults_inject
 from vodwidget.local.store import Store
 from vodwidget.redact import get_logger, register_secret
 
@@ -355,17 +356,13 @@ class LocalVod:
         return "." in request.headers.get("Host", "") and self.is_bucket(label)
 
     async def _with_faults(self, kind: str, request: web.Request, handler: Any) -> web.StreamResponse:
-        decision = self.faults.decide(kind, request.path)
+        decision = await faults_inject(self.faults, kind, request.path, request)
         if decision == "reset":
-            if request.transport is not None:
-                request.transport.abort()
             note(request, status=0)
-            return web.Response(status=500)
+            return web.Response(status=500)  # never sent: the transport is gone
         if decision == "503":
             return web.json_response({"Code": "ServiceUnavailable", "Message": "injected fault"},
                                      status=503, headers=CORS_HEADERS)
-        if decision == "slow":
-            await asyncio.sleep(self.faults.spec.delay)
         return await handler(self, request)
 
     async def _admin(self, request: web.Request, path: str) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from aiohttp import web
 
 from vodwidget.local.common import CORS_HEADERS, iso_z, note, noted, random_id
+from vodwidget.local.faults import inject
 from vodwidget.local.media import media_url
 from vodwidget.openapi import API_VERSION, sign, string_to_sign
 from vodwidget.redact import get_logger
@@ -147,17 +148,13 @@ async def handle_vod(svc: LocalVod, request: web.Request) -> web.StreamResponse:
     try:
         if request.method not in ("GET", "POST"):
             raise VodError(405, "UnsupportedHTTPMethod", f"{request.method} is not supported.")
-        decision = svc.faults.decide("vod", noted(request)["op"])
+        decision = await inject(svc.faults, "vod", noted(request)["op"], request)
         if decision == "reset":
-            if request.transport is not None:
-                request.transport.abort()
             note(request, status=0)
-            return web.Response(status=500)
+            return web.Response(status=500)  # never sent: the transport is gone
         if decision == "503":
             raise VodError(503, "ServiceUnavailable", "The request has failed due to a temporary "
                            "failure of the server (injected fault).")
-        if decision == "slow":
-            await asyncio.sleep(svc.faults.spec.delay)
         if not action:
             raise _missing("Action")
         _verify(svc, request.method, params)
