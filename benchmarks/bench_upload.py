@@ -70,6 +70,44 @@ def run(svc: Service, work: Path, sizes_mib: tuple[int, ...] = DEFAULT_SIZES_MIB
     return {"runs": runs, "best": best, "sizes_mib": list(sizes_mib), "rounds": rounds}
 
 
+def set_faults(svc: Service, spec: str | None, seed: int = 1) -> None:
+    """Set the service subprocess's fault spec through its admin URL."""
+    import requests
+
+    r = requests.post(f"{svc.vod_endpoint}/_admin/faults", json={"spec": spec, "seed": seed}, timeout=10)
+    r.raise_for_status()
+
+
+def run_latency(svc: Service, work: Path, size_mib: int = 256, delay: float = 0.05, say=print) -> dict[str, Any]:
+    """The same upload when every OSS request waits ``delay`` s before the service answers - what a
+    real network's round trips add. Serial parts pay it once per part; 4 threads a quarter of that."""
+    size = size_mib * MiB
+    path = make_file(work / f"latency-{size_mib}MiB.mp4", size, seed=size_mib)
+    rows: dict[str, dict[str, Any]] = {}
+    set_faults(svc, f"slow=1,delay={delay},scope=oss")
+    try:
+        for peer in PEERS:
+            r = run_worker(svc, peer, str(path))
+            delete_object(svc, r["key"])
+            rows[peer] = {"seconds": r["seconds"], "mbps": mbps(size, r["seconds"])}
+            say(f"  {size_mib:>5} MiB +{delay * 1000:.0f} ms/request  {peer:<13} {rows[peer]['mbps']:7.1f} MB/s")
+    finally:
+        set_faults(svc, None)
+        path.unlink()
+    return {"size_mib": size_mib, "delay": delay, "rows": rows}
+
+
+def latency_markdown(result: dict[str, Any]) -> str:
+    me = result["rows"]["vodwidget"]["mbps"]
+    lines = [f"{result['size_mib']} MiB with {result['delay'] * 1000:.0f} ms added before the service answers each "
+             "OSS request (the service's `slow=1,delay=...` fault), one round:", "",
+             "| peer | seconds | MB/s | vodwidget / peer |", "|---|---:|---:|---:|"]
+    for peer in PEERS:
+        row = result["rows"][peer]
+        lines.append(f"| {LABELS[peer]} | {row['seconds']:.2f} | {row['mbps']:.1f} | {me / row['mbps']:.2f} |")
+    return "\n".join(lines)
+
+
 def ratios(result: dict[str, Any]) -> dict[str, float]:
     """At the largest size: vodwidget's throughput over each peer's."""
     top = result["best"][max(result["best"])]

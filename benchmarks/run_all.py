@@ -1,7 +1,8 @@
 """``make bench``: every benchmark on one local service subprocess; writes RESULTS.md and throughput.png.
 
 1. one file at 16 MiB .. 1 GiB: MB/s of vodwidget vs oss2.resumable_upload vs voduploadsdk vs the
-   service's ingest ceiling (10 MiB parts, 4 threads everywhere), ratios at 1 GiB;
+   service's ingest ceiling (10 MiB parts, 4 threads everywhere), ratios at 1 GiB; then 256 MiB
+   again with 50 ms added to every OSS answer (what a real network's round trips cost);
 2. 500 small images: files/s of vodwidget vs voduploadsdk;
 3. peak RSS of the vodwidget uploader process at 256 MiB, 1 GiB and 4 GiB (flat?);
 4. widget comm message rate while an UploadPanel shows a 10-file upload;
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         rat = bench_upload.ratios(up)
         say("   vodwidget / peer at the largest size: "
             + ", ".join(f"{k} {v:.2f}" for k, v in rat.items()))
+
+        say("1b. throughput with per-request latency")
+        lat = bench_upload.run_latency(svc, work, 32 if quick else 256, say=say)
+        sections["latency"] = bench_upload.latency_markdown(lat)
 
         say("2. small files")
         small = bench_small.run(svc, work, 50 if quick else 500, say=say)
@@ -141,6 +146,10 @@ machine's CPUs, so these are numbers about the client's overhead, not about Alib
 {s['upload']}
 
 ![throughput against file size]({png})
+
+### 1b. The same with network-like latency
+
+{s['latency']}
 
 ## 2. Many small files
 
