@@ -176,6 +176,7 @@ def test_widget_state_has_no_secret(svc, tmp_path: Path) -> None:
         assert panel.uploader.list_files()[0].state == "Success"
         time.sleep(0.3)  # throttled views settle
         state = Widget.get_manager_state(drop_defaults=False)
+        assert len(state["state"]) > 10  # the panel's widgets really are in the serialized state
         text = json.dumps(state, default=str) + panel.text() + repr(panel) + str(panel.results)
         secrets = issued_secrets(svc)
         assert not leaks(text, secrets)
