@@ -419,8 +419,7 @@ CASES: list[Case] = [
          _bad_upload_auth(base64.b64encode(b'{"AccessKeyId": "a", "AccessKeySecret": "b"}').decode())),
     # credentials
     Case("wrong-secret", "credentials", "a wrong AccessKeySecret", FAIL_ALL, "SignatureDoesNotMatch",
-         "CreateUploadVideo: Specified signature is not matched with our calculation. server string to sign is "
-         "(check the AccessKeySecret)",
+         "CreateUploadVideo: Specified signature is not matched with our calculation; check the AccessKeySecret",
          _creds_fail(lambda c: OpenApiCredentials(c.svc.access_key_id, "wrong-secret-123",
                                                   endpoint=c.svc.vod_endpoint))),
     Case("unknown-key", "credentials", "an AccessKeyId the service does not know", FAIL_ALL,
@@ -478,9 +477,9 @@ CASES: list[Case] = [
     Case("oss-complete-crc", "server", "OSS answers CompleteMultipartUpload with a wrong CRC64", FAIL_ALL,
          "CrcMismatch", "CompleteMultipartUpload: the stored object's CRC64 differs from the file's",
          _through_proxy(_when("oss", "CompleteMultipartUpload", _crc), size=300 * 1024, multipart=True)),
-    # Today this surfaces as InternalError; a MalformedResponse ServiceError would be clearer (reported).
     Case("oss-init-xml", "server", "OSS answers InitiateMultipartUpload with malformed XML", FAIL_ALL,
-         "InternalError", "InitiateMultipartUpload: ParseError: no element found: line 1, column 41",
+         "MalformedResponse",
+         "InitiateMultipartUpload: the service answered with malformed XML (no element found: line 1, column 41)",
          _through_proxy(_when("oss", "InitiateMultipartUpload",
                               lambda s, h, b: (s, h, b"<InitiateMultipartUploadResult><UploadId>")),
                         size=300 * 1024, multipart=True)),

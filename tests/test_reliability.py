@@ -324,8 +324,8 @@ def test_resume_store_on_a_full_disk(full_dir, tmp_path: Path, svc) -> None:
     video = up.add_file(write_random(tmp_path / "v.mp4", 64 * KiB, seed=6))
     image = up.add_file(make_sample_image(tmp_path / "i.png"))
     up.start_upload()
-    assert video.state == "Failure"
-    assert why in video.error_message, (video.error_code, video.error_message)
+    assert video.state == "Failure" and video.error_code == "ResumeStoreUnwritable"
+    assert why in video.error_message and str(d) in video.error_message, (video.error_code, video.error_message)
     print("full resume store:", video.error_code, video.error_message)
     assert image.state == "Success"  # images keep no resume record; the queue went on
 
@@ -351,8 +351,8 @@ def test_file_truncated_mid_upload(svc, tmp_path: Path) -> None:
     print(f"truncated mid-upload: settled {time.monotonic() - t0:.1f} s after the truncation")
     assert bad.state == "Failure"
     print("truncated mid-upload:", bad.error_code, bad.error_message)
-    assert bad.error_code in ("FileChanged", "FileNotReadable", "ClientError", "InconsistentError", "CrcMismatch",
-                              "RequestError"), (bad.error_code, bad.error_message)
+    assert bad.error_code == "FileChanged", (bad.error_code, bad.error_message)
+    assert time.monotonic() - t0 < 10, "a short read fails at once, not after the request timeout"
     assert good.state == "Success"
     assert stored_md5(svc, good.object) == md5_bytes(other.read_bytes())
 

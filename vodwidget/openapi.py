@@ -171,7 +171,8 @@ def error_from_response(action: str, status: int, body: Mapping) -> ServiceError
     message = str(body.get("Message") or "")
     if code == "SignatureDoesNotMatch":
         # The service appends its string-to-sign; that is noise for a person.
-        message = message.split(":", 1)[0] + " (check the AccessKeySecret)"
+        message = message.split(". server string to sign", 1)[0].split(":", 1)[0].rstrip(".") + \
+            "; check the AccessKeySecret"
     request_id = body.get("RequestId")
     text = f"{action}: {message}"
     if code in _EXPIRED_CODES:

@@ -110,16 +110,25 @@ class ResumeStore:
         """Write atomically, so a crash mid-write leaves the old record or the new, never half."""
         record.updated = time.time()
         target = self._path(record.identity)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w") as f:
                 json.dump(asdict(record), f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                Path(tmp).unlink(missing_ok=True)
+
+    def _unwritable(self, exc: OSError) -> InvalidInputError:
+        return InvalidInputError(
+            f"cannot write the resume record in {self.root} ({exc.strerror or exc}); free space there, "
+            "point resume_store (or VODWIDGET_RESUME_DIR) elsewhere, or pass resume_store=False",
+            "ResumeStoreUnwritable")
 
     def forget(self, identity: str) -> None:
         self._path(identity).unlink(missing_ok=True)
@@ -140,4 +149,6 @@ class ResumeStore:
         except Timeout:
             raise InvalidInputError("another process or uploader is uploading this same file right now",
                                     "FileBusy") from None
+        except OSError as exc:
+            raise self._unwritable(exc) from None
         return lock

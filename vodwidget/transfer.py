@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import oss2
 import requests
 from oss2.exceptions import ClientError, InconsistentError, OssError, RequestError, ServerError
 from oss2.models import PartInfo
-from oss2.utils import Crc64, SizedFileAdapter
+from oss2.utils import Crc64
 
 from vodwidget.crc64 import combine_all
 from vodwidget.credentials import StsToken, UploadAddress
@@ -135,6 +136,10 @@ def classify(exc: BaseException, what: str) -> VodUploadError:
             return CredentialError(text, code, status=exc.status, request_id=exc.request_id)
         retryable = exc.status >= 500 or exc.status in (408, 429)
         return ServiceError(text, code, status=exc.status, request_id=exc.request_id, retryable=retryable)
+    if isinstance(exc, ET.ParseError):
+        # oss2 parses answers itself; a truncated or garbled body is a server-side hiccup.
+        return ServiceError(f"{what}: the service answered with malformed XML ({exc})", "MalformedResponse",
+                            retryable=True)
     if isinstance(exc, ClientError):
         return InvalidInputError(f"{what}: {exc}", "ClientError")
     if isinstance(exc, OssError):
@@ -142,6 +147,31 @@ def classify(exc: BaseException, what: str) -> VodUploadError:
     if isinstance(exc, OSError):
         return InvalidInputError(f"{what}: cannot read the file ({exc.strerror or exc})", "FileNotReadable")
     return VodUploadError(f"{what}: {type(exc).__name__}: {exc}", "InternalError")
+
+
+class _ExactReader:
+    """A file slice that must deliver exactly ``size`` bytes.
+
+    A file that shrinks mid-upload would otherwise leave the request short of its declared
+    Content-Length, and the upload would hang until the timeout, then fail as a network error.
+    """
+
+    def __init__(self, fileobj: Any, size: int) -> None:
+        self._f = fileobj
+        self._left = size
+        self.len = size  # what oss2/requests read to set Content-Length
+
+    def read(self, amt: int | None = None) -> bytes:
+        want = self._left if amt is None or amt < 0 else min(amt, self._left)
+        data = self._f.read(want) if want else b""
+        if len(data) < want:
+            raise InvalidInputError("the file got shorter during the upload; add it again once it is "
+                                    "complete", "FileChanged")
+        self._left -= len(data)
+        return data
+
+    def __len__(self) -> int:
+        return self.len
 
 
 class Transfer:
@@ -287,7 +317,7 @@ class Transfer:
             callback, sent = self._counting()
             try:
                 with open(self.path, "rb") as f:
-                    return bucket.put_object(key, f, progress_callback=callback)
+                    return bucket.put_object(key, _ExactReader(f, self.size), progress_callback=callback)
             except BaseException:
                 self._take_back(sent())
                 raise
@@ -344,7 +374,7 @@ class Transfer:
                 try:
                     with open(self.path, "rb") as f:
                         f.seek(offset)
-                        return bucket.upload_part(key, upload_id, number, SizedFileAdapter(f, size),
+                        return bucket.upload_part(key, upload_id, number, _ExactReader(f, size),
                                                   progress_callback=callback)
                 except BaseException:
                     self._take_back(sent())
