@@ -1,11 +1,13 @@
-"""CRC-64/XZ (what OSS reports as ``x-oss-hash-crc64ecma``): combining part CRCs quickly.
+"""CRC-64/XZ (what OSS reports as ``x-oss-hash-crc64ecma``): fast computing and combining.
+
+Bytes are hashed with ``fastcrc`` (SIMD, GB/s); oss2's crcmod does ~280 MB/s.
 
 oss2's ``Crc64.combine`` rebuilds its 64x64 GF(2) operator matrices for every call in pure
 Python, which costs tens of milliseconds per part - seconds per GiB. The operator that appends
 ``n`` zero bytes depends only on ``n``, and all parts but the last share one size, so it is built
 once per size and each combine is then a single matrix-vector product.
 
->>> from oss2.utils import Crc64
+>>> import fastcrc
 >>> a, b = b"hello ", b"world"
 >>> combine(crc(a), crc(b), len(b)) == crc(a + b)
 True
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from oss2.utils import Crc64
+import fastcrc
 
 __all__ = ["crc", "combine", "combine_all"]
 
@@ -25,10 +27,8 @@ _DIM = 64
 
 
 def crc(data: bytes, start: int = 0) -> int:
-    """CRC-64/XZ of ``data`` (continuing from ``start``)."""
-    c = Crc64(start)
-    c.update(data)
-    return c.crc
+    """CRC-64/XZ of ``data``, continuing from ``start`` (the CRC of what came before)."""
+    return fastcrc.crc64.xz(data, initial=start)
 
 
 def _times(mat: tuple[int, ...] | list[int], vec: int) -> int:
