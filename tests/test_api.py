@@ -45,7 +45,12 @@ def test_error_tree():
     assert str(vodwidget.InvalidInputError("bad thing", "BadThing")) == "BadThing: bad thing"
 
 
-@pytest.mark.parametrize("module", CORE_MODULES)
+WIDGET_MODULES = ["vodwidget.widgets", "vodwidget.widgets.fs", "vodwidget.widgets.form", "vodwidget.widgets.picker",
+                  "vodwidget.widgets.queue", "vodwidget.widgets.panel", "vodwidget.widgets.thumbs",
+                  "vodwidget.batch", "vodwidget.crc64"]
+
+
+@pytest.mark.parametrize("module", CORE_MODULES + WIDGET_MODULES)
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
