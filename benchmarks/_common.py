@@ -221,7 +221,7 @@ def machine_info() -> dict[str, str]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    pkgs = ["vodwidget", "oss2", "requests", "urllib3", "crcmod", "voduploadsdk", "aliyun-python-sdk-core",
+    pkgs = ["vodwidget", "oss2", "requests", "urllib3", "fastcrc", "crcmod", "voduploadsdk", "aliyun-python-sdk-core",
             "aiohttp", "psutil"]
     return {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

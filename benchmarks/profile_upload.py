@@ -49,7 +49,7 @@ def _profile_threads() -> None:
 # Own time of matching functions, summed over all threads (a thread blocked in recv_into is
 # waiting for the service; one blocked in acquire is idle).
 BUCKETS = {
-    "CRC64 of the bytes (crcmod C extension + wrapper)": ("crcmod", "crc64"),
+    "CRC64 of the bytes (fastcrc in vodwidget, crcmod in oss2)": ("crcmod", "crc64", "fastcrc"),
     "waiting for the service's answer (recv_into)": ("recv_into",),
     "handing bytes to the socket (sendall)": ("sendall",),
     "reading the file": ("method 'read' of '_io",),
