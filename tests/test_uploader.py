@@ -468,7 +468,7 @@ def test_deleted_video_is_forgotten_and_created_anew(local_vod, make_media, obje
     up2.start_upload()
     assert seen_at_start == [old_id], "video_id is set when on_upload_started fires for a remembered file"
     assert info2.state == "Success" and info2.video_id != old_id
-    assert "no longer exists" in info2.message or info2.message == "done"
+    assert f"the remembered video {old_id} no longer exists" in info2.message  # the user is told
     assert local_vod.video(info2.video_id)["Status"] == "Normal"
     assert object_md5(local_vod, info2.object) == file_md5(path)
     assert up2.get_checkpoint(path) is None  # forgotten after success

@@ -96,6 +96,7 @@ class _Job:
         self.reason: str | None = None  # "cancel" | "stop" | "delete"
         self.provider: CredentialProvider | None = None
         self.waiting: str | None = None  # the callback whose answer this job awaits
+        self.note: str | None = None  # something the user must hear even after success
 
 
 class _Entry:
@@ -440,7 +441,7 @@ class VODUpload(HasTraits):
                     ticket = self._create(job, entry)
             with info.hold_trait_notifications():
                 info.loaded, info.percent, info.eta = info.size, 100.0, 0.0
-                info.message = "done"
+                info.message = f"done; {job.note}" if job.note else "done"
                 info.state = SUCCESS
             if identity is not None and self.resume_store is not None:
                 self.resume_store.forget(identity)
@@ -632,11 +633,11 @@ class VODUpload(HasTraits):
             except NotFoundError:
                 if self.resume_store is not None:
                     self.resume_store.forget(file_identity(info.file))
+                job.note = f"the remembered video {video_id} no longer exists on the service, so a new one was created"
                 with info.hold_trait_notifications():
                     info.video_id = None
                     info.resumed = False
-                    info.message = (f"the remembered video {video_id} no longer exists on the service; "
-                                    "creating a new one")
+                    info.message = job.note
                 log.warning("%s: remembered video %s was deleted; creating a new one", info.name, video_id)
         params = video_params(info.user_data, info.name, info.size, name_title)
         return self._with_retries(lambda: provider.create_video(params), job)
