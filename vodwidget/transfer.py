@@ -4,14 +4,16 @@ The engine is policy, oss2 is transport:
 
 * files up to ``multipart_threshold`` go in one streamed ``put_object``; larger ones in parts
   uploaded by ``parallel`` threads, each part streamed from disk (memory stays flat in file size);
-* CRC64 is checked on every PUT and part by oss2 and on the completed object here;
+* CRC64 is computed here (fastcrc) and checked against the service's answer on every PUT and
+  part, and on the completed object;
 * every request is retried ``retry_count`` times on connection errors, timeouts, 5xx and CRC
   mismatches, ``retry_duration`` seconds apart with exponential backoff;
 * an expired STS token (``SecurityTokenExpired``/``InvalidAccessKeyId``) asks ``renew`` once for
   all threads and the failed request is repeated with the new token; finished parts are kept;
 * resume: with a :class:`Checkpoint` holding an upload id, the server's ListParts decides what is
   done; only missing parts are sent. The checkpoint is persisted before the first part goes out;
-* cancel: setting ``cancel`` aborts in-flight requests within one 8 KiB chunk and raises
+* a file that shrinks mid-upload fails at once (``FileChanged``) instead of stalling the request;
+* cancel: setting ``cancel`` aborts in-flight requests within one 256 KiB block and raises
   :class:`~vodwidget.errors.CanceledError`, leaving the multipart upload resumable.
 """
 
@@ -72,7 +74,7 @@ class _LargeBlockAdapter(requests.adapters.HTTPAdapter):
 
 
 def make_session(connections: int) -> oss2.Session:
-    """An oss2 session whose pool keeps ``connections`` keep-alive connections and sends 1 MiB blocks."""
+    """An oss2 session whose pool keeps ``connections`` keep-alive connections and sends 256 KiB blocks."""
     size = max(2, connections)
     return oss2.Session(adapter=_LargeBlockAdapter(pool_connections=size, pool_maxsize=size))
 
