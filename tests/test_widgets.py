@@ -105,7 +105,9 @@ def test_panel_uploads_video_and_image_with_metadata(local_vod, media_dir: Path,
     wait_for(lambda: "Success" in v_row.state.value and "Success" in i_row.state.value, 5, "rows to show Success")
     vinfo, iinfo = v_row.info, i_row.info
     assert v_row.bar.value == 100.0 and v_row.bar.bar_style == "success" and v_row.stats.value == "100.0%"
-    assert vinfo.video_id in v_row.detail.value and 'class="vodwidget-play"' in v_row.detail.value
+    assert vinfo.video_id in v_row.detail.value
+    # The play link is looked up on the panel's own thread once the row shows Success.
+    wait_for(lambda: 'class="vodwidget-play"' in v_row.detail.value, 10, "the play link")
     assert iinfo.image_url in i_row.detail.value and "<img" in i_row.detail.value
     assert v_row.cancel_button.disabled and v_row.retry_button.disabled and not v_row.remove_button.disabled
     wait_for(lambda: panel.queue.overall.value == 100.0, 2, "the overall bar to reach 100%")
