@@ -80,16 +80,11 @@ def _credentials(args: argparse.Namespace, stack: ExitStack) -> tuple[Credential
     return OpenApiCredentials.from_env(region=args.region, endpoint=args.vod_endpoint), None
 
 
-def _play_url(svc: Any, creds: CredentialProvider, video_id: str) -> str | None:
-    """The local service's play URL for a video (only meaningful with --local)."""
-    from vodwidget.openapi import VodApiClient
-
+def _play_url(creds: CredentialProvider, video_id: str) -> str | None:
+    """The video's play URL through the provider (GetPlayInfo), or None if it has none yet."""
     try:
-        client = VodApiClient(svc.access_key_id, svc.access_key_secret, region=svc.region,
-                              endpoint=svc.vod_endpoint)
-        body = client.call("GetPlayInfo", {"VideoId": video_id})
-        return body["PlayInfoList"]["PlayInfo"][0]["PlayURL"]
-    except (VodUploadError, KeyError, IndexError):
+        return creds.play_url(video_id)
+    except VodUploadError:
         return None
 
 
@@ -128,7 +123,7 @@ def _upload_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
         if svc is not None:
             for row in rows:
                 if row["state"] == "Success" and row.get("video_id"):
-                    row["play_url"] = _play_url(svc, creds, row["video_id"])
+                    row["play_url"] = _play_url(creds, row["video_id"])
     return rows
 
 

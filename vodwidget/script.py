@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vodwidget.credentials import CredentialProvider
+from vodwidget.errors import InvalidInputError
 from vodwidget.metadata import build_user_data
 from vodwidget.models import FINISHED_STATES, UploadInfo
 from vodwidget.uploader import VODUpload
@@ -101,8 +102,6 @@ def upload(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], cre
     data = user_data if user_data is not None else (fields if fields["Vod"] else None)
     uploader = VODUpload(credentials=credentials, **uploader_options)
     rows: list[dict[str, Any] | UploadInfo] = []
-    from vodwidget.errors import InvalidInputError
-
     for path in paths:
         try:
             rows.append(uploader.add_file(path, user_data=data))
